@@ -20,7 +20,9 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wpointer-arith -Wvla -Wformat=2 -Wno-format-nonliteral
 REPRO    := -ffile-prefix-map=$(CURDIR)=. -fdebug-prefix-map=$(CURDIR)=.
 CSTD     := -std=c11 -D_DEFAULT_SOURCE
-CORE_INC := -nostdinc -isystem $(GCC_INC) -Isrc
+# -ffreestanding makes the compiler's stdint.h self-contained; -fbuiltin
+# keeps mem*/str* as builtins so fixed-size copies still inline.
+CORE_INC := -ffreestanding -fbuiltin -nostdinc -isystem $(GCC_INC) -Isrc
 CFLAGS_COMMON := $(CSTD) $(WARN) $(REPRO) -g -O1 -fno-omit-frame-pointer
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -81,7 +83,7 @@ unit: $(UNIT_BIN)
 $(BUILD)/fuzz/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CFLAGS_COMMON) -fsanitize=fuzzer-no-link,address,undefined \
-	    -nostdinc -isystem $(CLANG_INC) -Isrc -MMD -MP -c $< -o $@
+	    -ffreestanding -nostdinc -isystem $(CLANG_INC) -Isrc -MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/libcore.a: $(FUZZ_CORE_OBJ)
 	@mkdir -p $(dir $@)

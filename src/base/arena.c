@@ -22,8 +22,10 @@ void *arena_alloc(struct arena *a, size_t size, size_t align)
 	if (offset > a->size || size > a->size - offset)
 		return NULL;
 	a->used = offset + size;
-	memset((void *)start, 0, size);
-	return (void *)start;
+	/* Back to a pointer by offset from base, not from the integer. */
+	uint8_t *p = a->base + offset;
+	memset(p, 0, size);
+	return p;
 }
 
 void arena_seal(struct arena *a)

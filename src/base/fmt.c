@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "base/byteorder.h"
 #include "base/libc.h"
 
 struct sink {
@@ -116,6 +117,10 @@ static long long arg_signed(va_list *ap, enum length len)
 
 static unsigned long long arg_unsigned(va_list *ap, enum length len)
 {
+	/* Outside the switch: size_t is unsigned long here, which would make
+	 * two identical branches. */
+	if (len == LEN_Z)
+		return va_arg(*ap, size_t);
 	switch (len) {
 	case LEN_HH:
 		return (unsigned char)va_arg(*ap, unsigned int);
@@ -126,7 +131,6 @@ static unsigned long long arg_unsigned(va_list *ap, enum length len)
 	case LEN_LL:
 		return va_arg(*ap, unsigned long long);
 	case LEN_Z:
-		return va_arg(*ap, size_t);
 	case LEN_NONE:
 	default:
 		return va_arg(*ap, unsigned int);
@@ -347,7 +351,7 @@ char *fmt_ipv6(char buf[FMT_IPV6_LEN], const uint8_t addr[16])
 
 	uint16_t g[8];
 	for (int i = 0; i < 8; i++)
-		g[i] = (uint16_t)(addr[2 * i] << 8 | addr[2 * i + 1]);
+		g[i] = load_be16(addr + 2 * (size_t)i);
 
 	/* Longest run of zero groups, at least two long, first on ties
 	 * (RFC 5952 §4.2.1-§4.2.3). */

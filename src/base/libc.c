@@ -9,6 +9,12 @@
 
 #include <stdint.h>
 
+/* GCC at -O2 turns these very loops into calls to memcpy/memset, which in
+ * the unikernel are these functions: endless recursion. Keep them loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+
 void *fwlibc_memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
 	unsigned char *d = dst;
@@ -54,7 +60,7 @@ void *fwlibc_memchr(const void *s, int c, size_t n)
 	const unsigned char *p = s;
 	for (size_t i = 0; i < n; i++)
 		if (p[i] == (unsigned char)c)
-			return (void *)(uintptr_t)(p + i);
+			return (void *)(p + i); /* drops const, as the C signature does */
 	return NULL;
 }
 
@@ -98,7 +104,7 @@ char *fwlibc_strchr(const char *s, int c)
 {
 	for (;; s++) {
 		if (*s == (char)c)
-			return (char *)(uintptr_t)s;
+			return (char *)s; /* drops const, as the C signature does */
 		if (!*s)
 			return NULL;
 	}

@@ -115,12 +115,12 @@ static void emit_line(enum log_level level, const char *fmt, va_list ap)
 	const char *prefix = level_prefix(level);
 	size_t plen = strlen(prefix);
 
-	memcpy(line, prefix, plen);
+	memcpy(line, prefix, plen + 1);
 	int n = fmt_vsnprintf(line + plen, sizeof(line) - plen, fmt, ap);
 	size_t len = plen + (n > 0 ? (size_t)n : 0);
 	if (len > LOG_LINE_MAX) {
 		len = LOG_LINE_MAX;
-		memcpy(line + LOG_LINE_MAX - 3, "...", 3);
+		memcpy(line + LOG_LINE_MAX - 3, "...", 4);
 	}
 	for (size_t i = plen; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "base/fmt.h"
 
@@ -98,7 +99,7 @@ static void test_signed(void **state)
 		CHECK_BOTH("%lld", lls[i]);
 		CHECK_BOTH("%ld", (long)lls[i]);
 		CHECK_BOTH("[%25lld][%-25lld][%025lld]", lls[i], lls[i], lls[i]);
-		CHECK_BOTH("%zd", (ptrdiff_t)lls[i]);
+		CHECK_BOTH("%zd", (ssize_t)lls[i]);
 	}
 }
 
