@@ -138,4 +138,7 @@ bench-engine:
 clean:
 	rm -rf $(BUILD)
 
+# Per-platform fragments (e.g. mk/pvh.mk builds the unikernel image).
+-include $(sort $(wildcard mk/*.mk))
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

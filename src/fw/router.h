@@ -37,11 +37,16 @@ typedef bool (*router_transmit_fn)(void *ctx, const uint8_t *frame, size_t len);
 #define ROUTER_RX_DATA_VALIDATED 0x2u /* L4 checksum already checked by the peer */
 
 struct router_config {
-	uint32_t max_clients;     /* client interfaces at once */
-	uint32_t conntrack_size;  /* --nat-table-size */
-	uint32_t reasm_bytes;     /* reassembly budget per interface */
-	uint32_t icmp_rate_per_s; /* generated ICMP errors per second, all links */
+	uint32_t max_clients;        /* client interfaces at once */
+	uint32_t conntrack_size;     /* --nat-table-size */
+	uint32_t client_reasm_bytes; /* reassembly budget per client interface */
+	uint32_t uplink_reasm_bytes; /* reassembly budget of the uplink */
+	uint32_t icmp_rate_per_s;    /* generated ICMP errors per second, all links */
 };
+
+/* Defaults: 32 clients, 5,000 connections, 64 KiB reassembly per client and
+ * 256 KiB for the uplink, 100 ICMP errors per second. */
+void router_config_default(struct router_config *cfg);
 
 /* Addresses and identity of the uplink side, from QubesDB or the command line. */
 struct router_net_config {
@@ -98,8 +103,8 @@ struct router_counters {
 /* Bytes of arena the router needs for this configuration. */
 size_t router_memory_needed(const struct router_config *cfg);
 
-/* Builds the router from the arena; false when it does not fit. random_key
- * seeds the connection-table hash (from the CSPRNG). */
+/* Builds the router from the arena; false when it does not fit. The CSPRNG
+ * must be seeded (connection-table hash key, NAT ports). */
 bool router_init(struct router **out, struct arena *a, const struct router_config *cfg);
 
 void router_set_net_config(struct router *r, const struct router_net_config *nc);
@@ -115,9 +120,36 @@ int router_add_client(struct router *r, const struct router_client_params *p);
 /* Removes the client and every connection it had. */
 void router_remove_client(struct router *r, int client);
 
-/* Installs new rules for one family of a client (the router copies them) and
- * removes only the client's connections that the new rules block (D11). */
+/* Installs the rules for one family of a client and removes only the
+ * client's connections that the new rules block (D11). The router keeps the
+ * pointer (the caller owns the storage and keeps it alive and unchanged
+ * until the next call for that client and family, or the client's removal).
+ * NULL: no rules, everything from that family is dropped. A client starts
+ * with no rules (fail closed until dom0's rules arrive). */
 void router_set_rules(struct router *r, int client, bool ipv6, const struct rule_set *rules);
+
+/* The firewall's own UDP traffic (the DNS resolver): datagrams from the
+ * uplink to our address whose destination port is in [lo, hi] go to fn
+ * instead of NAT. fn gets the UDP payload with the addressing. */
+typedef void (*router_local_udp_fn)(void *ctx, const struct ip_addr *src, uint16_t sport,
+				    uint16_t dport, const uint8_t *payload, size_t len,
+				    uint64_t now_ns);
+void router_set_local_udp(struct router *r, uint16_t lo, uint16_t hi, router_local_udp_fn fn,
+			  void *ctx);
+
+/* Sends a UDP datagram from our uplink address (the resolver's queries).
+ * False when there is no uplink or the device refused it. */
+bool router_send_local_udp(struct router *r, const struct ip_addr *dst, uint16_t sport,
+			   uint16_t dport, const uint8_t *payload, size_t len);
+
+/* An observer of DNS answers reaching clients (the resolver learns the
+ * addresses clients are really given, issue 7): called for every UDP
+ * datagram with source port 53 that arrives from the uplink on a tracked
+ * connection, after NAT is undone, with the client it goes to and the
+ * server that sent it. fn NULL removes the observer. */
+typedef void (*router_dns_observer_fn)(void *ctx, int client, const uint8_t *payload, size_t len,
+				       const struct ip_addr *server, uint64_t now_ns);
+void router_set_dns_observer(struct router *r, router_dns_observer_fn fn, void *ctx);
 
 /* One frame from a device. The buffer may be modified in place. */
 void router_input_client(struct router *r, int client, uint8_t *frame, size_t len, uint32_t flags,
@@ -132,5 +164,8 @@ void router_tick(struct router *r, uint64_t now_ns);
 const struct router_counters *router_global_counters(const struct router *r);
 const struct router_counters *router_client_counters(const struct router *r, int client);
 const struct router_counters *router_uplink_counters(const struct router *r);
+
+/* The connection table (for status reporting and tests). */
+struct conntrack *router_conntrack(struct router *r);
 
 #endif
