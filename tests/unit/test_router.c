@@ -1,0 +1,854 @@
+/* test_router.c — the data path end to end on real frames: frames are built
+ * here byte by byte (independently of the net builders), pushed into the
+ * router, and the frames that come out are checked with full parsing
+ * (checksums included) and field by field. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "base/byteorder.h"
+#include "base/checksum.h"
+#include "base/clock.h"
+#include "base/csprng.h"
+#include "base/log.h"
+#include "fw/conntrack.h"
+#include "fw/router.h"
+#include "fw/rules.h"
+#include "net/packet.h"
+
+#define NS 1000000000ull
+
+/* ---- captured output ------------------------------------------------------ */
+
+#define CAP_MAX 64
+struct capture {
+	size_t n;
+	size_t len[CAP_MAX];
+	uint8_t frame[CAP_MAX][2048];
+};
+
+static bool capture_tx(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct capture *c = ctx;
+	if (c->n >= CAP_MAX || len > sizeof(c->frame[0]))
+		return false;
+	memcpy(c->frame[c->n], frame, len);
+	c->len[c->n++] = len;
+	return true;
+}
+
+/* ---- the world ------------------------------------------------------------ */
+
+static const uint8_t our_ip[4] = {10, 137, 0, 6};
+static const uint8_t netvm_ip[4] = {10, 137, 0, 5};
+static const uint8_t c1_ip[4] = {10, 137, 0, 20};
+static const uint8_t c2_ip[4] = {10, 137, 0, 21};
+static const uint8_t remote_ip[4] = {192, 0, 2, 80};
+static const uint8_t dns_ip[4] = {10, 139, 1, 1};
+static const uint8_t uplink_mac[6] = {0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x06};
+static const uint8_t netvm_mac[6] = {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff};
+static const uint8_t c1_mac[6] = {0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00};
+static const uint8_t fw_mac[6] = {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff};
+static const uint8_t c1_ip6[16] = {0xfd, 0x09, 0x24, 0xef, 0x41, 0x79, 0, 0, 0, 0, 0, 0, 0x0a, 0x89, 0, 0x14};
+static const uint8_t our_ip6[16] = {0xfd, 0x09, 0x24, 0xef, 0x41, 0x79, 0, 0, 0, 0, 0, 0, 0x0a, 0x89, 0, 0x06};
+static const uint8_t gw_ip6[16] = {0xfd, 0x09, 0x24, 0xef, 0x41, 0x79, 0, 0, 0, 0, 0, 0, 0x0a, 0x89, 0, 0x05};
+static const uint8_t remote_ip6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80};
+
+struct world {
+	void *mem;
+	struct arena arena;
+	struct router *r;
+	struct capture up, c1, c2;
+	int id1, id2;
+	struct rule_set rules1, rules2, rules1_v6;
+	uint64_t now;
+};
+
+static struct world *W;
+
+static void set_rules(struct rule_set *set, int client, bool v6, const char *const *rules)
+{
+	struct rules_entry e[16];
+	char keys[16][8];
+	size_t n = 0;
+	e[n++] = (struct rules_entry){"policy", 6, "drop", 4};
+	for (size_t i = 0; rules[i]; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "%04zu", i);
+		e[n++] = (struct rules_entry){keys[i], 4, rules[i], strlen(rules[i])};
+	}
+	struct ip_addr dns[2] = {ip_from_v4(dns_ip), ip_from_v4((const uint8_t[]){10, 139, 1, 2})};
+	assert_int_equal(rules_parse(set, v6 ? RULE_FAMILY_V6 : RULE_FAMILY_V4, e, n, dns, 2),
+			 RULES_OK);
+	router_set_rules(W->r, client, v6, set);
+}
+
+static int setup(void **state)
+{
+	static const uint8_t seed[32] = {1, 2, 3};
+	if (!csprng_is_seeded())
+		csprng_seed(seed, sizeof(seed));
+	W = calloc(1, sizeof(*W));
+	struct router_config cfg;
+	router_config_default(&cfg);
+	cfg.max_clients = 4;
+	cfg.conntrack_size = 64;
+	size_t need = router_memory_needed(&cfg);
+	W->mem = malloc(need);
+	arena_init(&W->arena, W->mem, need);
+	assert_true(router_init(&W->r, &W->arena, &cfg));
+
+	struct router_net_config nc = {0};
+	nc.our_ip4 = ip_from_v4(our_ip);
+	nc.gateway4 = ip_from_v4(netvm_ip);
+	nc.dns[0] = ip_from_v4(dns_ip);
+	nc.dns[1] = ip_from_v4((const uint8_t[]){10, 139, 1, 2});
+	nc.has_ip6 = true;
+	nc.our_ip6 = ip_from_v6(our_ip6);
+	nc.gateway6 = ip_from_v6(gw_ip6);
+	router_set_net_config(W->r, &nc);
+
+	struct router_uplink_params up = {.mtu = 1500, .transmit = capture_tx, .transmit_ctx = &W->up};
+	memcpy(up.mac, uplink_mac, 6);
+	router_set_uplink(W->r, &up);
+
+	struct router_client_params cp = {.domid = 7, .devid = 0, .has_ip4 = true, .mtu = 1500,
+					  .transmit = capture_tx, .transmit_ctx = &W->c1};
+	memcpy(cp.mac, c1_mac, 6);
+	cp.ip4 = ip_from_v4(c1_ip);
+	cp.has_ip6 = true;
+	cp.ip6 = ip_from_v6(c1_ip6);
+	W->id1 = router_add_client(W->r, &cp);
+	assert_true(W->id1 >= 0);
+	cp.domid = 8;
+	cp.ip4 = ip_from_v4(c2_ip);
+	cp.has_ip6 = false;
+	cp.transmit_ctx = &W->c2;
+	W->id2 = router_add_client(W->r, &cp);
+	assert_true(W->id2 >= 0);
+	W->now = 1000 * NS;
+	*state = W;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	free(W->mem);
+	free(W);
+	return 0;
+}
+
+static void clear_captures(void)
+{
+	W->up.n = W->c1.n = W->c2.n = 0;
+}
+
+/* ---- frame construction ---------------------------------------------------- */
+
+static size_t eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	store_be16(f + 12, type);
+	return 14;
+}
+
+static void ip4_hdr(uint8_t *h, uint8_t proto, const uint8_t src[4], const uint8_t dst[4],
+		    size_t payload, uint8_t ttl, uint16_t frag)
+{
+	memset(h, 0, 20);
+	h[0] = 0x45;
+	store_be16(h + 2, (uint16_t)(20 + payload));
+	store_be16(h + 4, 0x1234);
+	store_be16(h + 6, frag);
+	h[8] = ttl;
+	h[9] = proto;
+	memcpy(h + 12, src, 4);
+	memcpy(h + 16, dst, 4);
+	store_be16(h + 10, csum_buf(h, 20));
+}
+
+static void l4_csum4(uint8_t *l4, size_t len, uint8_t proto, const uint8_t src[4],
+		     const uint8_t dst[4], size_t csum_off)
+{
+	store_be16(l4 + csum_off, 0);
+	uint32_t s = proto == 1 ? 0 : csum_pseudo_ipv4(src, dst, proto, (uint16_t)len);
+	uint16_t c = csum_fold(csum_partial(l4, len, s));
+	if (proto == 17 && c == 0)
+		c = 0xffff;
+	store_be16(l4 + csum_off, c);
+}
+
+/* UDP/IPv4 frame with a payload of n bytes of 'x'. */
+static size_t udp4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
+		   const uint8_t dst[4], uint16_t sport, uint16_t dport, size_t n, uint8_t ttl)
+{
+	size_t o = eth(f, dmac, smac, 0x0800);
+	uint8_t *u = f + o + 20;
+	store_be16(u, sport);
+	store_be16(u + 2, dport);
+	store_be16(u + 4, (uint16_t)(8 + n));
+	memset(u + 8, 'x', n);
+	l4_csum4(u, 8 + n, 17, src, dst, 6);
+	ip4_hdr(f + o, 17, src, dst, 8 + n, ttl, 0);
+	return o + 20 + 8 + n;
+}
+
+static size_t tcp4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
+		   const uint8_t dst[4], uint16_t sport, uint16_t dport, uint8_t flags)
+{
+	size_t o = eth(f, dmac, smac, 0x0800);
+	uint8_t *t = f + o + 20;
+	memset(t, 0, 20);
+	store_be16(t, sport);
+	store_be16(t + 2, dport);
+	store_be32(t + 4, 1000);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	store_be16(t + 14, 65535);
+	l4_csum4(t, 20, 6, src, dst, 16);
+	ip4_hdr(f + o, 6, src, dst, 20, 64, 0);
+	return o + 40;
+}
+
+static size_t echo4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
+		    const uint8_t dst[4], uint8_t type, uint16_t id, uint8_t ttl)
+{
+	size_t o = eth(f, dmac, smac, 0x0800);
+	uint8_t *m = f + o + 20;
+	m[0] = type;
+	m[1] = 0;
+	store_be16(m + 4, id);
+	store_be16(m + 6, 1);
+	memcpy(m + 8, "pingdata", 8);
+	l4_csum4(m, 16, 1, src, dst, 2);
+	ip4_hdr(f + o, 1, src, dst, 16, ttl, 0);
+	return o + 36;
+}
+
+static size_t arp_req(uint8_t *f, const uint8_t smac[6], const uint8_t spa[4], const uint8_t tpa[4])
+{
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	size_t o = eth(f, bcast, smac, 0x0806);
+	uint8_t *a = f + o;
+	store_be16(a, 1);
+	store_be16(a + 2, 0x0800);
+	a[4] = 6;
+	a[5] = 4;
+	store_be16(a + 6, 1);
+	memcpy(a + 8, smac, 6);
+	memcpy(a + 14, spa, 4);
+	memset(a + 18, 0, 6);
+	memcpy(a + 24, tpa, 4);
+	return o + 28;
+}
+
+static void push_client(int id, uint8_t *f, size_t len)
+{
+	router_input_client(W->r, id, f, len, 0, W->now);
+}
+
+static void push_uplink(uint8_t *f, size_t len)
+{
+	router_input_uplink(W->r, f, len, 0, W->now);
+}
+
+/* Parses a captured frame with every checksum verified. */
+static struct packet parse_ok(const struct capture *c, size_t i)
+{
+	struct packet p;
+	assert_true(i < c->n);
+	assert_int_equal(packet_parse(c->frame[i], c->len[i], &p), PKT_OK);
+	return p;
+}
+
+static void accept_all(int id)
+{
+	static const char *const all[] = {"action=accept", NULL};
+	set_rules(id == W->id1 ? &W->rules1 : &W->rules2, id, false, all);
+}
+
+/* ---- ARP ------------------------------------------------------------------- */
+
+static void test_arp_answers_everything_but_own_address(void **state)
+{
+	(void)state;
+	uint8_t f[128];
+	clear_captures();
+	push_client(W->id1, f, arp_req(f, c1_mac, c1_ip, our_ip));
+	push_client(W->id1, f, arp_req(f, c1_mac, c1_ip, remote_ip));
+	push_client(W->id1, f, arp_req(f, c1_mac, c1_ip, c1_ip)); /* its own: no answer */
+	assert_int_equal(W->c1.n, 2);
+	struct packet p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.family, PACKET_ARP);
+	assert_int_equal(p.arp.op, 2);
+	assert_memory_equal(p.arp.sha, fw_mac, 6);
+	assert_memory_equal(p.arp.spa, our_ip, 4);
+	assert_memory_equal(p.arp.tpa, c1_ip, 4);
+	assert_memory_equal(W->c1.frame[0], c1_mac, 6);
+	p = parse_ok(&W->c1, 1);
+	assert_memory_equal(p.arp.spa, remote_ip, 4);
+	assert_int_equal(W->up.n, 0);
+}
+
+static void test_arp_from_spoofed_sender_ignored(void **state)
+{
+	(void)state;
+	uint8_t f[128];
+	clear_captures();
+	push_client(W->id1, f, arp_req(f, c1_mac, c2_ip, our_ip));
+	assert_int_equal(W->c1.n, 0);
+	assert_true(router_client_counters(W->r, W->id1)->drops[DROP_SPOOFED] > 0);
+}
+
+static void test_uplink_arp(void **state)
+{
+	(void)state;
+	uint8_t f[128];
+	/* The router asks for the gateway's MAC on its own, a bounded number
+	 * of times. */
+	clear_captures();
+	for (unsigned i = 0; i < 10; i++)
+		router_tick(W->r, W->now + i * NS);
+	assert_int_equal(W->up.n, 3);
+	struct packet p = parse_ok(&W->up, 0);
+	assert_int_equal(p.arp.op, 1);
+	assert_memory_equal(p.arp.tpa, netvm_ip, 4);
+	assert_memory_equal(p.arp.spa, our_ip, 4);
+	/* It answers the netvm's question for our address. */
+	clear_captures();
+	push_uplink(f, arp_req(f, netvm_mac, netvm_ip, our_ip));
+	assert_int_equal(W->up.n, 1);
+	p = parse_ok(&W->up, 0);
+	assert_int_equal(p.arp.op, 2);
+	assert_memory_equal(p.arp.sha, uplink_mac, 6);
+	assert_memory_equal(p.arp.spa, our_ip, 4);
+	/* ...and not for other addresses. */
+	clear_captures();
+	push_uplink(f, arp_req(f, netvm_mac, netvm_ip, c1_ip));
+	assert_int_equal(W->up.n, 0);
+}
+
+/* ---- forwarding with NAT ------------------------------------------------------- */
+
+static void test_udp_nat_round_trip(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 53, 20, 64));
+	assert_int_equal(W->up.n, 1);
+	struct packet p = parse_ok(&W->up, 0);
+	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
+	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
+	assert_int_equal(p.dst_port, 53);
+	assert_int_equal(p.ttl, 63);
+	assert_memory_equal(W->up.frame[0], netvm_mac, 6);
+	assert_memory_equal(W->up.frame[0] + 6, uplink_mac, 6);
+	uint16_t nat_port = p.src_port;
+	assert_true(nat_port >= 1024);
+
+	/* The answer comes back to the client with its own addresses. */
+	clear_captures();
+	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_memory_equal(ip_v4_bytes(&p.src), remote_ip, 4);
+	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
+	assert_int_equal(p.src_port, 53);
+	assert_int_equal(p.dst_port, 40000);
+	assert_int_equal(p.ttl, 59);
+	assert_memory_equal(W->c1.frame[0], c1_mac, 6);
+	assert_memory_equal(W->c1.frame[0] + 6, fw_mac, 6);
+
+	/* A datagram to a port nobody opened goes nowhere. */
+	clear_captures();
+	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port ^ 1, 40, 60));
+	assert_int_equal(W->c1.n + W->c2.n + W->up.n, 0);
+}
+
+static void test_tcp_and_ping_nat(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33000, 80, 0x02));
+	assert_int_equal(W->up.n, 1);
+	struct packet p = parse_ok(&W->up, 0);
+	uint16_t nat_port = p.src_port;
+	clear_captures();
+	push_uplink(f, tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, nat_port, 0x12));
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.dst_port, 33000);
+	assert_int_equal(p.tcp_flags, 0x12);
+
+	clear_captures();
+	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 0x4242, 64));
+	assert_int_equal(W->up.n, 1);
+	p = parse_ok(&W->up, 0);
+	uint16_t nat_id = p.icmp_id;
+	clear_captures();
+	push_uplink(f, echo4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 0, nat_id, 64));
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.icmp_id, 0x4242);
+	assert_int_equal(p.icmp_type, 0);
+}
+
+static void test_rules_drop_answers_admin_prohibited(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	static const char *const only_dns[] = {"action=accept specialtarget=dns", NULL};
+	set_rules(&W->rules1, W->id1, false, only_dns);
+	clear_captures();
+	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33001, 443, 0x02));
+	assert_int_equal(W->up.n, 0);
+	assert_int_equal(W->c1.n, 1);
+	struct packet p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.protocol, 1);
+	assert_int_equal(p.icmp_type, 3);
+	assert_int_equal(p.icmp_code, 13);
+	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
+	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
+	/* DNS to the virtual server is allowed and NATed like anything else. */
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, dns_ip, 5353, 53, 30, 64));
+	assert_int_equal(W->up.n, 1);
+	p = parse_ok(&W->up, 0);
+	assert_memory_equal(ip_v4_bytes(&p.dst), dns_ip, 4);
+	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
+}
+
+static void test_no_rules_means_drop(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	router_set_rules(W->r, W->id2, false, NULL);
+	clear_captures();
+	push_client(W->id2, f, udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 1000, 2000, 4, 64));
+	assert_int_equal(W->up.n, 0);
+	assert_true(router_client_counters(W->r, W->id2)->drops[DROP_RULES] > 0);
+}
+
+static void test_spoofed_client_source_dropped(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 1000, 2000, 4, 64));
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, remote_ip, remote_ip, 1000, 2000, 4, 64));
+	assert_int_equal(W->up.n + W->c1.n + W->c2.n, 0);
+	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_SPOOFED], 2);
+}
+
+static void test_uplink_spoofing_internal_sources_dropped(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_uplink(f, udp4(f, netvm_mac, uplink_mac, c2_ip, our_ip, 1, 2, 4, 64));
+	push_uplink(f, udp4(f, netvm_mac, uplink_mac, our_ip, our_ip, 1, 2, 4, 64));
+	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, c1_ip, 1, 2, 4, 64));
+	assert_int_equal(W->up.n + W->c1.n + W->c2.n, 0);
+	assert_int_equal(router_uplink_counters(W->r)->drops[DROP_SPOOFED], 2);
+}
+
+static void test_client_to_client_isolated(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	accept_all(W->id2);
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, c2_ip, 1000, 2000, 4, 64));
+	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, c2_ip, 8, 1, 64));
+	assert_int_equal(W->c2.n + W->up.n, 0);
+	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_CLIENT_TO_CLIENT], 2);
+}
+
+static void test_ping_firewall_and_reject_other(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	clear_captures();
+	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, our_ip, 8, 77, 64));
+	assert_int_equal(W->c1.n, 1);
+	struct packet p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.icmp_type, 0);
+	assert_int_equal(p.icmp_id, 77);
+	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
+	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
+	/* Anything else to the firewall is refused with an ICMP error. */
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, our_ip, 1000, 53, 4, 64));
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.icmp_type, 3);
+	/* The netvm side may ping us too. */
+	clear_captures();
+	push_uplink(f, echo4(f, netvm_mac, uplink_mac, netvm_ip, our_ip, 8, 5, 64));
+	assert_int_equal(W->up.n, 1);
+	p = parse_ok(&W->up, 0);
+	assert_int_equal(p.icmp_type, 0);
+}
+
+static void test_ttl_expiry_sends_time_exceeded(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33434, 33434, 8, 1));
+	assert_int_equal(W->up.n, 0);
+	assert_int_equal(W->c1.n, 1);
+	struct packet p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.icmp_type, 11);
+	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
+	/* A TTL of 2 goes through with 1 left (traceroute's next hop). */
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33435, 33435, 8, 2));
+	assert_int_equal(W->up.n, 1);
+	assert_int_equal(parse_ok(&W->up, 0).ttl, 1);
+}
+
+static void test_icmp_error_from_outside_translated(void **state)
+{
+	(void)state;
+	uint8_t f[2048], g[2048];
+	accept_all(W->id1);
+	clear_captures();
+	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41000, 9999, 12, 64);
+	push_client(W->id1, f, n);
+	assert_int_equal(W->up.n, 1);
+	/* The remote host answers with port unreachable quoting what it got. */
+	const uint8_t *sent = W->up.frame[0] + 14;
+	size_t o = eth(g, uplink_mac, netvm_mac, 0x0800);
+	uint8_t *icmp = g + o + 20;
+	memset(icmp, 0, 8);
+	icmp[0] = 3;
+	icmp[1] = 3;
+	memcpy(icmp + 8, sent, 28);
+	l4_csum4(icmp, 36, 1, remote_ip, our_ip, 2);
+	ip4_hdr(g + o, 1, remote_ip, our_ip, 36, 50, 0);
+	memcpy(g, uplink_mac, 6);
+	memcpy(g + 6, netvm_mac, 6);
+	clear_captures();
+	push_uplink(g, o + 20 + 36);
+	assert_int_equal(W->c1.n, 1);
+	struct packet p = parse_ok(&W->c1, 0), inner;
+	assert_int_equal(p.icmp_type, 3);
+	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
+	assert_int_equal(packet_parse_embedded(W->c1.frame[0], W->c1.len[0], &p, &inner), PKT_OK);
+	assert_memory_equal(ip_v4_bytes(&inner.src), c1_ip, 4);
+	assert_int_equal(inner.src_port, 41000);
+	/* The quoted IPv4 header checksum is right again. */
+	assert_int_equal(csum_buf(W->c1.frame[0] + inner.l3_off, 20), 0);
+	/* An error quoting nothing we sent is dropped. */
+	store_be16(icmp + 8 + 20, 1);
+	l4_csum4(icmp, 36, 1, remote_ip, our_ip, 2);
+	clear_captures();
+	push_uplink(g, o + 20 + 36);
+	assert_int_equal(W->c1.n, 0);
+}
+
+static void test_multicast_from_client_dropped_quietly(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	static const uint8_t mdns[4] = {239, 255, 255, 250};
+	accept_all(W->id1);
+	log_reset();
+	clear_captures();
+	/* CVE-2022-46770's packet: must cost nothing and log nothing. */
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, mdns, 5353, 5353, 607, 64));
+	assert_int_equal(W->up.n + W->c1.n, 0);
+	char line[LOG_LINE_MAX + 16];
+	assert_int_equal(log_drain_line(line, sizeof(line)), 0);
+}
+
+static void test_rule_change_ends_only_blocked_connections(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34000, 80, 0x02));
+	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34001, 22, 0x02));
+	assert_int_equal(W->up.n, 2);
+	uint16_t port80 = parse_ok(&W->up, 0).src_port, port22 = parse_ok(&W->up, 1).src_port;
+	static const char *const web_only[] = {"action=accept proto=tcp dstports=80-80", NULL};
+	set_rules(&W->rules1, W->id1, false, web_only);
+	clear_captures();
+	push_uplink(f, tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, port80, 0x10));
+	push_uplink(f, tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 22, port22, 0x10));
+	assert_int_equal(W->c1.n, 1);
+	assert_int_equal(parse_ok(&W->c1, 0).src_port, 80);
+}
+
+static void test_nat_table_full_evicts_and_keeps_working(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	/* Four times the table's capacity of new flows: never stalls, the
+	 * newest always get through. */
+	for (unsigned i = 0; i < 256; i++) {
+		W->up.n = 0;
+		push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, (uint16_t)(2000 + i),
+					 7000, 4, 64));
+		assert_int_equal(W->up.n, 1);
+	}
+	struct ct_stats st;
+	conntrack_get_stats(router_conntrack(W->r), &st);
+	assert_true(st.in_use <= st.capacity);
+	assert_true(st.evictions > 0);
+}
+
+static void test_nat_port_exhaustion_drops(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	conntrack_set_nat_port_range(router_conntrack(W->r), 5000, 5001);
+	clear_captures();
+	for (unsigned i = 0; i < 5; i++)
+		push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, (uint16_t)(3000 + i),
+					 7001, 4, 64));
+	assert_int_equal(W->up.n, 2);
+	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_NAT_EXHAUSTED], 3);
+}
+
+static void test_csum_blank_completed(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 45000, 80, 100, 64);
+	/* A partial checksum as Linux netfront leaves it: pseudo-header only. */
+	store_be16(f + 14 + 20 + 6, (uint16_t)~csum_fold(csum_pseudo_ipv4(c1_ip, remote_ip, 17, 108)));
+	clear_captures();
+	router_input_client(W->r, W->id1, f, n, ROUTER_RX_CSUM_BLANK, W->now);
+	assert_int_equal(W->up.n, 1);
+	parse_ok(&W->up, 0); /* full verification passes */
+}
+
+static void test_fragments_reassembled_and_forwarded(void **state)
+{
+	(void)state;
+	uint8_t f[2048], whole[4096];
+	accept_all(W->id1);
+	/* A 2000-byte UDP datagram in two fragments. */
+	size_t payload = 2000;
+	uint8_t *u = whole;
+	store_be16(u, 46000);
+	store_be16(u + 2, 9000);
+	store_be16(u + 4, (uint16_t)(8 + payload));
+	for (size_t i = 0; i < payload; i++)
+		u[8 + i] = (uint8_t)i;
+	l4_csum4(u, 8 + payload, 17, c1_ip, remote_ip, 6);
+	size_t first = 1480, rest = 8 + payload - first;
+	clear_captures();
+	size_t o = eth(f, fw_mac, c1_mac, 0x0800);
+	memcpy(f + o + 20, u, first);
+	ip4_hdr(f + o, 17, c1_ip, remote_ip, first, 64, 0x2000);
+	push_client(W->id1, f, o + 20 + first);
+	assert_int_equal(W->up.n, 0);
+	memcpy(f + o + 20, u + first, rest);
+	ip4_hdr(f + o, 17, c1_ip, remote_ip, rest, 64, (uint16_t)(first / 8));
+	push_client(W->id1, f, o + 20 + rest);
+	/* Re-fragmented to the uplink's MTU: two fragments again. */
+	assert_int_equal(W->up.n, 2);
+	struct packet p0, p1;
+	assert_int_equal(packet_parse(W->up.frame[0], W->up.len[0], &p0), PKT_OK);
+	assert_int_equal(packet_parse(W->up.frame[1], W->up.len[1], &p1), PKT_OK);
+	assert_true(p0.is_fragment && p1.is_fragment);
+	assert_memory_equal(ip_v4_bytes(&p0.src), our_ip, 4);
+	assert_int_equal(p0.frag_offset + p0.l3_len - p0.l3_hdr_len, p1.frag_offset);
+}
+
+static void test_df_too_big_gets_frag_needed(void **state)
+{
+	(void)state;
+	static uint8_t f[4096];
+	accept_all(W->id1);
+	/* A client with a larger MTU than the uplink sends 1600 bytes with DF. */
+	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 47000, 9000, 1600 - 28, 64);
+	store_be16(f + 14 + 6, 0x4000);
+	store_be16(f + 14 + 10, 0);
+	store_be16(f + 14 + 10, csum_buf(f + 14, 20));
+	clear_captures();
+	push_client(W->id1, f, n);
+	assert_int_equal(W->up.n, 0);
+	assert_int_equal(W->c1.n, 1);
+	struct packet p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.icmp_type, 3);
+	assert_int_equal(p.icmp_code, 4);
+	assert_int_equal(p.icmp_rest & 0xffff, 1500);
+}
+
+/* ---- IPv6 -------------------------------------------------------------------- */
+
+static size_t udp6(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[16],
+		   const uint8_t dst[16], uint16_t sport, uint16_t dport, size_t n)
+{
+	size_t o = eth(f, dmac, smac, 0x86dd);
+	uint8_t *h = f + o, *u = h + 40;
+	memset(h, 0, 40);
+	h[0] = 0x60;
+	store_be16(h + 4, (uint16_t)(8 + n));
+	h[6] = 17;
+	h[7] = 64;
+	memcpy(h + 8, src, 16);
+	memcpy(h + 24, dst, 16);
+	store_be16(u, sport);
+	store_be16(u + 2, dport);
+	store_be16(u + 4, (uint16_t)(8 + n));
+	store_be16(u + 6, 0);
+	memset(u + 8, 'y', n);
+	uint16_t c = csum_fold(csum_partial(u, 8 + n, csum_pseudo_ipv6(src, dst, 17, (uint32_t)(8 + n))));
+	store_be16(u + 6, c ? c : 0xffff);
+	return o + 40 + 8 + n;
+}
+
+static void test_ipv6_nat_and_rules(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	static const char *const v6rules[] = {"action=accept dst6=2001:db8::/32 proto=udp", NULL};
+	set_rules(&W->rules1_v6, W->id1, true, v6rules);
+	clear_captures();
+	push_client(W->id1, f, udp6(f, c1_mac, fw_mac, c1_ip6, remote_ip6, 50000, 443, 10));
+	assert_int_equal(W->up.n, 1);
+	struct packet p = parse_ok(&W->up, 0);
+	assert_memory_equal(p.src.b, our_ip6, 16);
+	assert_int_equal(p.ttl, 63);
+	uint16_t nat_port = p.src_port;
+	clear_captures();
+	push_uplink(f, udp6(f, netvm_mac, uplink_mac, remote_ip6, our_ip6, 443, nat_port, 10));
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_memory_equal(p.dst.b, c1_ip6, 16);
+	assert_int_equal(p.dst_port, 50000);
+	/* Outside the allowed prefix: ICMPv6 admin prohibited. */
+	uint8_t other[16];
+	memcpy(other, remote_ip6, 16);
+	other[1] = 0x02;
+	clear_captures();
+	push_client(W->id1, f, udp6(f, c1_mac, fw_mac, c1_ip6, other, 50001, 443, 10));
+	assert_int_equal(W->up.n, 0);
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.protocol, 58);
+	assert_int_equal(p.icmp_type, 1);
+	assert_int_equal(p.icmp_code, 1);
+}
+
+static void test_ipv6_neighbour_solicitation_answered(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	/* NS from the client for the gateway, to the solicited-node group. */
+	uint8_t mc[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, gw_ip6[13], gw_ip6[14], gw_ip6[15]};
+	uint8_t dmac[6] = {0x33, 0x33, 0xff, gw_ip6[13], gw_ip6[14], gw_ip6[15]};
+	size_t o = eth(f, dmac, c1_mac, 0x86dd);
+	uint8_t *h = f + o, *m = h + 40;
+	memset(h, 0, 40);
+	h[0] = 0x60;
+	store_be16(h + 4, 32);
+	h[6] = 58;
+	h[7] = 255;
+	memcpy(h + 8, c1_ip6, 16);
+	memcpy(h + 24, mc, 16);
+	memset(m, 0, 32);
+	m[0] = 135;
+	memcpy(m + 8, gw_ip6, 16);
+	m[24] = 1;
+	m[25] = 1;
+	memcpy(m + 26, c1_mac, 6);
+	uint16_t c = csum_fold(csum_partial(m, 32, csum_pseudo_ipv6(c1_ip6, mc, 58, 32)));
+	store_be16(m + 2, c);
+	clear_captures();
+	push_client(W->id1, f, o + 40 + 32);
+	assert_int_equal(W->c1.n, 1);
+	struct packet p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.icmp_type, 136);
+	assert_true(p.nd_lladdr_off != 0);
+	assert_memory_equal(W->c1.frame[0] + p.nd_lladdr_off, fw_mac, 6);
+	assert_memory_equal(W->c1.frame[0] + p.nd_target_off, gw_ip6, 16);
+}
+
+static void test_removed_client_connections_gone(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id2);
+	clear_captures();
+	push_client(W->id2, f, udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 6000, 6001, 4, 64));
+	assert_int_equal(W->up.n, 1);
+	uint16_t nat_port = parse_ok(&W->up, 0).src_port;
+	router_remove_client(W->r, W->id2);
+	clear_captures();
+	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 6001, nat_port, 4, 64));
+	assert_int_equal(W->c2.n, 0);
+	assert_null(router_client_counters(W->r, W->id2));
+}
+
+static void test_garbage_frames_counted_not_forwarded(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 1, 2, 40, 64);
+	clear_captures();
+	for (size_t len = 0; len < n; len++)
+		push_client(W->id1, f, len); /* every truncation */
+	f[14 + 10] ^= 0xff;              /* bad IPv4 header checksum */
+	push_client(W->id1, f, n);
+	assert_int_equal(W->up.n + W->c1.n, 0);
+	assert_true(router_client_counters(W->r, W->id1)->drops[DROP_MALFORMED] > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_arp_answers_everything_but_own_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arp_from_spoofed_sender_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_arp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_nat_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_and_ping_nat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_drop_answers_admin_prohibited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_rules_means_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spoofed_client_source_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_spoofing_internal_sources_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_to_client_isolated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ping_firewall_and_reject_other, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_expiry_sends_time_exceeded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_error_from_outside_translated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multicast_from_client_dropped_quietly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rule_change_ends_only_blocked_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nat_table_full_evicts_and_keeps_working, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nat_port_exhaustion_drops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csum_blank_completed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fragments_reassembled_and_forwarded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_df_too_big_gets_frag_needed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_nat_and_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_neighbour_solicitation_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_client_connections_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_frames_counted_not_forwarded, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
