@@ -14,7 +14,7 @@
 #include "base/panic.h"
 
 #define REFILL_BLOCKS 4
-#define REFILL_LEN (REFILL_BLOCKS * CHACHA20_BLOCK_LEN)
+#define REFILL_LEN ((size_t)REFILL_BLOCKS * CHACHA20_BLOCK_LEN)
 
 static struct {
 	uint8_t key[CHACHA20_KEY_LEN];
@@ -32,21 +32,18 @@ static inline uint32_t rotl32(uint32_t x, unsigned int b)
 	return (x << b) | (x >> (32u - b));
 }
 
-#define QR(a, b, c, d)                   \
-	do {                             \
-		a += b;                  \
-		d ^= a;                  \
-		d = rotl32(d, 16);       \
-		c += d;                  \
-		b ^= c;                  \
-		b = rotl32(b, 12);       \
-		a += b;                  \
-		d ^= a;                  \
-		d = rotl32(d, 8);        \
-		c += d;                  \
-		b ^= c;                  \
-		b = rotl32(b, 7);        \
-	} while (0)
+/* The RFC 8439 §2.1 quarter round on four words of the state. */
+static inline void quarter_round(uint32_t x[16], int a, int b, int c, int d)
+{
+	x[a] += x[b];
+	x[d] = rotl32(x[d] ^ x[a], 16);
+	x[c] += x[d];
+	x[b] = rotl32(x[b] ^ x[c], 12);
+	x[a] += x[b];
+	x[d] = rotl32(x[d] ^ x[a], 8);
+	x[c] += x[d];
+	x[b] = rotl32(x[b] ^ x[c], 7);
+}
 
 void csprng_chacha20_block(const uint8_t key[CHACHA20_KEY_LEN], uint32_t counter,
 			   const uint8_t nonce[CHACHA20_NONCE_LEN], uint8_t out[CHACHA20_BLOCK_LEN])
@@ -58,25 +55,25 @@ void csprng_chacha20_block(const uint8_t key[CHACHA20_KEY_LEN], uint32_t counter
 	init[2] = 0x79622d32u;
 	init[3] = 0x6b206574u;
 	for (int i = 0; i < 8; i++)
-		init[4 + i] = load_le32(key + 4 * i);
+		init[4 + i] = load_le32(key + (size_t)4 * i);
 	init[12] = counter;
 	for (int i = 0; i < 3; i++)
-		init[13 + i] = load_le32(nonce + 4 * i);
+		init[13 + i] = load_le32(nonce + (size_t)4 * i);
 
 	uint32_t x[16];
 	memcpy(x, init, sizeof(x));
 	for (int i = 0; i < 10; i++) {
-		QR(x[0], x[4], x[8], x[12]);
-		QR(x[1], x[5], x[9], x[13]);
-		QR(x[2], x[6], x[10], x[14]);
-		QR(x[3], x[7], x[11], x[15]);
-		QR(x[0], x[5], x[10], x[15]);
-		QR(x[1], x[6], x[11], x[12]);
-		QR(x[2], x[7], x[8], x[13]);
-		QR(x[3], x[4], x[9], x[14]);
+		quarter_round(x, 0, 4, 8, 12);
+		quarter_round(x, 1, 5, 9, 13);
+		quarter_round(x, 2, 6, 10, 14);
+		quarter_round(x, 3, 7, 11, 15);
+		quarter_round(x, 0, 5, 10, 15);
+		quarter_round(x, 1, 6, 11, 12);
+		quarter_round(x, 2, 7, 8, 13);
+		quarter_round(x, 3, 4, 9, 14);
 	}
 	for (int i = 0; i < 16; i++)
-		store_le32(out + 4 * i, x[i] + init[i]);
+		store_le32(out + (size_t)4 * i, x[i] + init[i]);
 	memset(x, 0, sizeof(x));
 	memset(init, 0, sizeof(init));
 }
@@ -85,7 +82,7 @@ static void refill(void)
 {
 	ASSERT(g.seeded);
 	for (uint32_t i = 0; i < REFILL_BLOCKS; i++)
-		csprng_chacha20_block(g.key, i, nonce_output, g.buf + i * CHACHA20_BLOCK_LEN);
+		csprng_chacha20_block(g.key, i, nonce_output, g.buf + (size_t)i * CHACHA20_BLOCK_LEN);
 	/* Erase the old key at once: the first 32 bytes become the next key
 	 * and are never served. */
 	memcpy(g.key, g.buf, CHACHA20_KEY_LEN);

@@ -32,7 +32,7 @@ static inline struct ip_addr ip_from_v4(const uint8_t v4[4])
 
 static inline struct ip_addr ip_from_v6(const uint8_t v6[16])
 {
-	struct ip_addr a;
+	struct ip_addr a = {{0}}; /* cppcheck cannot see memcpy fill it */
 	memcpy(a.b, v6, 16);
 	return a;
 }
