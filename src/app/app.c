@@ -192,12 +192,37 @@ static const struct ip_addr *vif_addr(const struct vif *v, bool v6)
 	return v->has4 ? &v->ip4 : NULL;
 }
 
+static void handled_path(char *path, size_t cap, const struct vif *v, bool v6)
+{
+	fmt_snprintf(path, cap, "/qubes-firewall-handled/%s", IP_STR(vif_addr(v, v6)));
+}
+
 static void write_handled(struct app *a, struct vif *v, bool v6)
 {
 	char path[QDB_MAX_PATH + 8], value[16];
-	fmt_snprintf(path, sizeof(path), "/qubes-firewall-handled/%s", IP_STR(vif_addr(v, v6)));
+	handled_path(path, sizeof(path), v, v6);
 	fmt_snprintf(value, sizeof(value), "%u", v->handled[v6]);
 	write_own_key(a, path, value);
+}
+
+/* The counter continues from what QubesDB holds (as the Linux firewall
+ * does), so it keeps growing across vif re-attachment and our restarts. */
+static uint32_t handled_next(struct app *a, const struct vif *v, bool v6)
+{
+	char path[QDB_MAX_PATH + 8];
+	const uint8_t *val;
+	size_t len;
+	uint32_t n = v->handled[v6];
+	handled_path(path, sizeof(path), v, v6);
+	if (qdb_get(&a->qdb, path, &val, &len) && len > 0 && len < 10) {
+		uint32_t stored = 0;
+		size_t i = 0;
+		while (i < len && val[i] >= '0' && val[i] <= '9')
+			stored = stored * 10 + (uint32_t)(val[i++] - '0');
+		if (i == len && stored > n)
+			n = stored;
+	}
+	return n + 1;
 }
 
 /* Loads /qubes-firewall/<addr>/ for one family of an active vif, if dom0
@@ -253,7 +278,7 @@ static void load_rules(struct app *a, struct vif *v, bool v6)
 			 set->n_rules == 1 ? "" : "s",
 			 rules_action_name((enum rule_action)set->policy));
 	}
-	v->handled[v6]++;
+	v->handled[v6] = handled_next(a, v, v6);
 	write_handled(a, v, v6);
 }
 
@@ -373,6 +398,7 @@ static bool job_push(struct app *a, enum job_kind kind, uint32_t domid, uint32_t
 static void scan_finish(struct app *a)
 {
 	a->scan_running = false;
+	log_debug("xenstore: vif scan %u done%s", a->scan_gen, a->scan_incomplete ? " (incomplete)" : "");
 	if (a->scan_incomplete) {
 		/* Something could not be read: remove nothing on partial
 		 * knowledge, look again soon. */
@@ -525,6 +551,7 @@ static void scan_pump(struct app *a)
 
 static void scan_start(struct app *a)
 {
+	log_debug("xenstore: vif scan %u starts", a->scan_gen + 1);
 	a->scan_wanted = false;
 	a->scan_running = true;
 	a->scan_incomplete = false;
@@ -537,9 +564,8 @@ static void scan_start(struct app *a)
 static void on_vif_watch(void *ctx, xs_watch_id id, const char *path, size_t len)
 {
 	(void)id;
-	(void)path;
-	(void)len;
 	struct app *a = ctx;
+	log_debug("xenstore: %.*s changed", (int)len, path);
 	a->scan_wanted = true;
 }
 
@@ -901,6 +927,12 @@ void app_client_frame(struct app *a, uint32_t cookie, uint8_t *frame, size_t len
 	if (cookie >= a->max_vifs || a->vifs[cookie].state != VIF_ACTIVE)
 		return;
 	router_input_client(a->router, a->vifs[cookie].rid, frame, len, flags, now);
+}
+
+void app_client_closed(struct app *a, uint32_t cookie)
+{
+	if (cookie < a->max_vifs && a->vifs[cookie].state == VIF_ACTIVE)
+		vif_release(a, &a->vifs[cookie]);
 }
 
 void app_uplink_frame(struct app *a, uint8_t *frame, size_t len, uint32_t flags, uint64_t now)

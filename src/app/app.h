@@ -50,8 +50,11 @@ void app_uplink_frame(struct app *app, uint8_t *frame, size_t len, uint32_t flag
 /* Text for qubes.FirewallStatus (also used by tests); returns its length. */
 size_t app_status(struct app *app, char *buf, size_t cap);
 
-/* Platform events: the uplink device went away (netvm died) or came back. */
+/* Platform events: the uplink device went away (netvm died); a client
+ * device finished closing (its backend directory is gone), so the vif is
+ * released at once and a new vif with the same ids starts afresh. */
 void app_uplink_lost(struct app *app);
+void app_client_closed(struct app *app, uint32_t cookie);
 
 /* Drains the log ring to platform_console_line. */
 void app_flush_log(void);

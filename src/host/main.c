@@ -28,6 +28,7 @@
 #include "fw/router.h"
 #include "host/sock_stream.h"
 #include "host/tap.h"
+#include "xen/xenstore.h"
 
 #define MAX_CLIENT_DEVS 64
 #define MAX_SOCKS 16
@@ -39,6 +40,16 @@ struct client_dev {
 	int fd;
 	uint32_t cookie;
 	char name[16];
+	/* The backend half of the xenbus handshake that netback does on Xen,
+	 * so dom0's attach and detach complete the same way here. */
+	struct xs_client *xs;
+	char backend[64];
+	char path[80];
+	char online[8];
+	char state[8];
+	xs_watch_id watch;
+	bool closing;
+	uint32_t gen; /* distinguishes this use of the slot in XenStore callbacks */
 };
 
 static struct {
@@ -149,15 +160,100 @@ bool platform_qrexec_accept(struct stream *out)
 
 /* ---- devices ---------------------------------------------------------------- */
 
-int platform_client_open(uint32_t domid, uint32_t devid, const char *backend_path,
+#define XS_OWNER_BASE 1000u
+
+/* XenStore callbacks carry (slot, generation) rather than a pointer, so a
+ * reply that arrives after the slot was reused is recognised and ignored. */
+static void *dev_ctx(const struct client_dev *d)
+{
+	return (void *)(uintptr_t)(((uintptr_t)d->gen << 8) | (uintptr_t)(d - host.clients));
+}
+
+static struct client_dev *dev_of(void *ctx)
+{
+	uintptr_t v = (uintptr_t)ctx;
+	struct client_dev *d = &host.clients[v & 0xff];
+	return d->used && (uint32_t)(v >> 8) == d->gen ? d : NULL;
+}
+
+static void backend_path(struct client_dev *d, const char *key)
+{
+	size_t b = strlen(d->backend), k = strlen(key);
+	if (b + 1 + k >= sizeof(d->path)) {
+		d->path[0] = 0;
+		return;
+	}
+	memcpy(d->path, d->backend, b);
+	d->path[b] = '/';
+	memcpy(d->path + b + 1, key, k + 1);
+}
+
+static void on_backend_removed(void *ctx, enum xs_status st, const char *data, size_t len)
+{
+	struct client_dev *d = dev_of(ctx);
+	(void)st;
+	(void)data;
+	(void)len;
+	if (d)
+		app_client_closed(host.app, d->cookie);
+}
+
+static void on_closed_written(void *ctx, enum xs_status st, const char *data, size_t len)
+{
+	struct client_dev *d = dev_of(ctx);
+	(void)data;
+	(void)len;
+	/* Closed is written: the toolstack now waits for the directory to go. */
+	if (st == XS_OK && d)
+		xs_rm(d->xs, d->backend, on_backend_removed, ctx);
+}
+
+static void on_state_read(void *ctx, enum xs_status st)
+{
+	struct client_dev *d = dev_of(ctx);
+	if (!d || d->closing)
+		return;
+	bool gone = st == XS_ENOENT;
+	bool closing = strcmp(d->online, "0") == 0 || strcmp(d->state, "5") == 0;
+	if (closing && !gone) {
+		d->closing = true;
+		backend_path(d, "state");
+		xs_write_str(d->xs, d->path, "6", on_closed_written, ctx);
+	}
+}
+
+static void on_online_read(void *ctx, enum xs_status st)
+{
+	struct client_dev *d = dev_of(ctx);
+	(void)st;
+	if (!d)
+		return;
+	backend_path(d, "state");
+	xs_read_str(d->xs, d->path, d->state, sizeof(d->state), on_state_read, ctx);
+}
+
+static void on_backend_change(void *ctx, xs_watch_id id, const char *path, size_t len)
+{
+	struct client_dev *d = dev_of(ctx);
+	(void)id;
+	(void)path;
+	(void)len;
+	if (!d || d->closing)
+		return;
+	backend_path(d, "online");
+	xs_read_str(d->xs, d->path, d->online, sizeof(d->online), on_online_read, ctx);
+}
+
+int platform_client_open(uint32_t domid, uint32_t devid, const char *backend_path_rel,
 			 struct xs_client *xs, uint32_t cookie)
 {
-	(void)backend_path;
-	(void)xs;
 	for (int i = 0; i < MAX_CLIENT_DEVS; i++) {
 		struct client_dev *d = &host.clients[i];
 		if (d->used)
 			continue;
+		uint32_t gen = d->gen + 1;
+		memset(d, 0, sizeof(*d));
+		d->gen = gen;
 		snprintf(d->name, sizeof(d->name), "vif%u.%u", domid, devid);
 		d->fd = tap_open(d->name);
 		if (d->fd < 0) {
@@ -166,7 +262,15 @@ int platform_client_open(uint32_t domid, uint32_t devid, const char *backend_pat
 		}
 		d->used = true;
 		d->cookie = cookie;
+		d->xs = xs;
+		snprintf(d->backend, sizeof(d->backend), "%s", backend_path_rel);
 		watch_fd(d->fd);
+		/* InitWait then Connected at once: a TAP needs no rings. */
+		backend_path(d, "state");
+		xs_write_str(xs, d->path, "4", NULL, NULL);
+		if (xs_watch_add(xs, XS_OWNER_BASE + (uint32_t)i, d->backend, on_backend_change,
+				 dev_ctx(d), &d->watch) != XS_OK)
+			d->watch = 0;
 		return i;
 	}
 	return -1;
@@ -176,9 +280,11 @@ void platform_client_close(int dev)
 {
 	if (dev < 0 || dev >= MAX_CLIENT_DEVS || !host.clients[dev].used)
 		return;
-	close(host.clients[dev].fd);
-	host.clients[dev].used = false;
-	host.clients[dev].fd = -1;
+	struct client_dev *d = &host.clients[dev];
+	xs_watch_remove_owner(d->xs, XS_OWNER_BASE + (uint32_t)dev);
+	close(d->fd);
+	d->used = false;
+	d->fd = -1;
 }
 
 bool platform_client_transmit(void *ctx, const uint8_t *frame, size_t len)

@@ -757,38 +757,67 @@ static void test_ipv6_nat_and_rules(void **state)
 	assert_int_equal(p.icmp_code, 1);
 }
 
-static void test_ipv6_neighbour_solicitation_answered(void **state)
+/* A neighbour solicitation for target from src (with its MAC as the
+ * source link-layer option), to the solicited-node group. */
+static size_t ns6(uint8_t *f, const uint8_t smac[6], const uint8_t src[16], const uint8_t target[16])
 {
-	(void)state;
-	uint8_t f[2048];
-	/* NS from the client for the gateway, to the solicited-node group. */
-	uint8_t mc[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, gw_ip6[13], gw_ip6[14], gw_ip6[15]};
-	uint8_t dmac[6] = {0x33, 0x33, 0xff, gw_ip6[13], gw_ip6[14], gw_ip6[15]};
-	size_t o = eth(f, dmac, c1_mac, 0x86dd);
+	uint8_t mc[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15]};
+	uint8_t dmac[6] = {0x33, 0x33, 0xff, target[13], target[14], target[15]};
+	size_t o = eth(f, dmac, smac, 0x86dd);
 	uint8_t *h = f + o, *m = h + 40;
 	memset(h, 0, 40);
 	h[0] = 0x60;
 	store_be16(h + 4, 32);
 	h[6] = 58;
 	h[7] = 255;
-	memcpy(h + 8, c1_ip6, 16);
+	memcpy(h + 8, src, 16);
 	memcpy(h + 24, mc, 16);
 	memset(m, 0, 32);
 	m[0] = 135;
-	memcpy(m + 8, gw_ip6, 16);
+	memcpy(m + 8, target, 16);
 	m[24] = 1;
 	m[25] = 1;
-	memcpy(m + 26, c1_mac, 6);
-	uint16_t c = csum_fold(csum_partial(m, 32, csum_pseudo_ipv6(c1_ip6, mc, 58, 32)));
+	memcpy(m + 26, smac, 6);
+	uint16_t c = csum_fold(csum_partial(m, 32, csum_pseudo_ipv6(src, mc, 58, 32)));
 	store_be16(m + 2, c);
+	return o + 40 + 32;
+}
+
+static void test_ipv6_neighbour_solicitation_answered(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
 	clear_captures();
-	push_client(W->id1, f, o + 40 + 32);
+	push_client(W->id1, f, ns6(f, c1_mac, c1_ip6, gw_ip6));
 	assert_int_equal(W->c1.n, 1);
 	struct packet p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 136);
 	assert_true(p.nd_lladdr_off != 0);
 	assert_memory_equal(W->c1.frame[0] + p.nd_lladdr_off, fw_mac, 6);
 	assert_memory_equal(W->c1.frame[0] + p.nd_target_off, gw_ip6, 16);
+	/* Not for the client's own address (duplicate address detection). */
+	clear_captures();
+	push_client(W->id1, f, ns6(f, c1_mac, c1_ip6, c1_ip6));
+	assert_int_equal(W->c1.n, 0);
+}
+
+static void test_ipv6_uplink_neighbour_solicitation(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	static const uint8_t netvm_ll[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0xfc, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff};
+	clear_captures();
+	push_uplink(f, ns6(f, netvm_mac, netvm_ll, our_ip6));
+	assert_int_equal(W->up.n, 1);
+	struct packet p = parse_ok(&W->up, 0);
+	assert_int_equal(p.icmp_type, 136);
+	assert_memory_equal(p.src.b, our_ip6, 16);
+	assert_memory_equal(p.dst.b, netvm_ll, 16);
+	assert_memory_equal(W->up.frame[0] + p.nd_lladdr_off, uplink_mac, 6);
+	/* Other targets are not ours to answer on the uplink. */
+	clear_captures();
+	push_uplink(f, ns6(f, netvm_mac, netvm_ll, c1_ip6));
+	assert_int_equal(W->up.n, 0);
 }
 
 static void test_removed_client_connections_gone(void **state)
@@ -847,6 +876,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_df_too_big_gets_frag_needed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_nat_and_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_neighbour_solicitation_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_uplink_neighbour_solicitation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_client_connections_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_frames_counted_not_forwarded, setup, teardown),
 	};

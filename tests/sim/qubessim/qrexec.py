@@ -114,6 +114,7 @@ class CallResult:
         self.agent_version = None     # version in the agent's data HELLO
         self.version = None           # negotiated data-channel version
         self.connection_terminated = False
+        self.stdin_refused = False      # the agent closed before taking all of stdin
 
     def __iter__(self):
         return iter((self.exit_code, self.stdout, self.stderr))
@@ -243,9 +244,15 @@ class QrexecDaemon:
             result.agent_version = read_hello(data, self._stop, deadline)
             result.version = min(result.agent_version, self.version)
             chunk = max_chunk(result.version)
-            for off in range(0, len(stdin), chunk):
-                vchan.send_all(data, pack(MSG_DATA_STDIN, stdin[off:off + chunk]))
-            vchan.send_all(data, pack(MSG_DATA_STDIN))
+            try:
+                for off in range(0, len(stdin), chunk):
+                    vchan.send_all(data, pack(MSG_DATA_STDIN, stdin[off:off + chunk]))
+                vchan.send_all(data, pack(MSG_DATA_STDIN))
+            except vchan.PeerClosed:
+                # A service that does not read its input may finish and close
+                # before all of it is sent (qrexec-client ignores EPIPE too);
+                # what it wrote before closing is still readable.
+                result.stdin_refused = True
             self._collect(data, result, chunk, deadline)
         finally:
             vchan.close_quietly(lsock)
