@@ -398,7 +398,6 @@ static bool job_push(struct app *a, enum job_kind kind, uint32_t domid, uint32_t
 static void scan_finish(struct app *a)
 {
 	a->scan_running = false;
-	log_debug("xenstore: vif scan %u done%s", a->scan_gen, a->scan_incomplete ? " (incomplete)" : "");
 	if (a->scan_incomplete) {
 		/* Something could not be read: remove nothing on partial
 		 * knowledge, look again soon. */
@@ -551,7 +550,6 @@ static void scan_pump(struct app *a)
 
 static void scan_start(struct app *a)
 {
-	log_debug("xenstore: vif scan %u starts", a->scan_gen + 1);
 	a->scan_wanted = false;
 	a->scan_running = true;
 	a->scan_incomplete = false;
@@ -565,7 +563,8 @@ static void on_vif_watch(void *ctx, xs_watch_id id, const char *path, size_t len
 {
 	(void)id;
 	struct app *a = ctx;
-	log_debug("xenstore: %.*s changed", (int)len, path);
+	(void)path;
+	(void)len;
 	a->scan_wanted = true;
 }
 

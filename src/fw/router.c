@@ -789,6 +789,12 @@ static void new_from_client(struct router *r, int id, uint8_t *frame, struct pac
 		send_admin_prohibited(r, id, frame, p);
 		return;
 	}
+	if (v.reason == RULE_BY_RULE)
+		log_debug("client %s: rule %04u accepts proto %u to %s", IP_STR(&p->src), v.number,
+			  p->protocol, IP_STR(&p->dst));
+	else
+		log_debug("client %s: policy accepts proto %u to %s", IP_STR(&p->src), p->protocol,
+			  IP_STR(&p->dst));
 	const struct ip_addr *nat_addr = our_addr_for(r, v6);
 	if (!r->up.present || !nat_addr) {
 		count_drop(r, id, DROP_NO_UPLINK);
