@@ -151,8 +151,7 @@ run: deps
 e2e:
 	@./scripts/run-e2e
 
-bench-engine:
-	@echo "bench-engine: not implemented yet"
+bench-engine: bench-engine-run
 
 clean:
 	rm -rf $(BUILD)

@@ -7,11 +7,11 @@
  * working set of 1,000 busy flows (what a firewall mostly sees), plus
  * misses. Times are process CPU time (the build machine is shared), so
  * they exclude waiting for the CPU but not cache pollution by neighbours.
- * Standalone, never a timed assertion; build it with every .c file
- * of src/base, src/fw/conntrack.c and this file:
- *   gcc -O2 -Isrc src/base/STAR.c src/fw/conntrack.c bench/engine/bench_conntrack.c
- * (STAR being the shell wildcard) and run with no arguments, or with the
- * capacities to measure. */
+ * Standalone, never a timed assertion. `make build/bench_conntrack`
+ * (mk/bench.mk) links it with the -O2 core, build/host/libcore.a; run it
+ * with no arguments, or with the capacities to measure. scripts/bench-engine
+ * runs it after the router benchmark (bench_engine.c), which measures the
+ * same question through the whole data path. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
@@ -26,7 +26,7 @@
 _Noreturn void platform_panic(const char *message);
 _Noreturn void platform_panic(const char *message)
 {
-	fprintf(stderr, "PANIC: %s\n", message);
+	(void)fprintf(stderr, "PANIC: %s\n", message);
 	abort();
 }
 
@@ -65,7 +65,7 @@ static void bench(uint32_t capacity)
 	void *mem = malloc(need);
 	struct conntrack *ct = conntrack_init(mem, need, capacity);
 	if (!ct) {
-		fprintf(stderr, "init failed\n");
+		(void)fprintf(stderr, "init failed\n");
 		exit(1);
 	}
 	/* Every flow stored under both tuples; keys[2i] original, keys[2i+1] reply. */
@@ -80,11 +80,11 @@ static void bench(uint32_t capacity)
 		struct ct_tuple r;
 		if (conntrack_alloc_nat_port(ct, &o, &nat, T0, &r) != CT_OK ||
 		    conntrack_insert(ct, &o, &r, CT_TCP_SYN, T0, NULL) != CT_OK) {
-			fprintf(stderr, "insert %u failed\n", i);
+			(void)fprintf(stderr, "insert %u failed\n", i);
 			exit(1);
 		}
-		keys[2 * i] = o;
-		keys[2 * i + 1] = r;
+		keys[2 * (size_t)i] = o;
+		keys[2 * (size_t)i + 1] = r;
 	}
 	double insert_rate = capacity / (now_s() - t);
 
@@ -96,7 +96,7 @@ static void bench(uint32_t capacity)
 		order[i] = csprng_uniform(2 * capacity);
 	double random_rate = run(ct, keys, order, n, 3, &found);
 	if (found != 3 * n)
-		fprintf(stderr, "unexpected misses\n");
+		(void)fprintf(stderr, "unexpected misses\n");
 	/* A working set of 1,000 flows. */
 	for (uint32_t i = 0; i < n; i++)
 		order[i] = csprng_uniform(2000);
@@ -111,12 +111,12 @@ static void bench(uint32_t capacity)
 		order[i] = i & 4095;
 	double miss_rate = run(ct, miss, order, n, 3, &found);
 	if (found)
-		fprintf(stderr, "unexpected hits\n");
+		(void)fprintf(stderr, "unexpected hits\n");
 
-	printf("%9u entries  %6.1f MiB  longest chain %2u  insert+alloc %6.2f M/s  "
+	(void)printf("%9u entries  %6.1f MiB  longest chain %2u  insert+alloc %6.2f M/s  "
 	       "lookup: random %6.2f M/s (%5.1f ns)  hot-1000 %6.2f M/s (%5.1f ns)  "
 	       "miss %6.2f M/s\n",
-	       capacity, need / 1048576.0, conntrack_longest_chain(ct), insert_rate / 1e6,
+	       capacity, (double)need / 1048576.0, conntrack_longest_chain(ct), insert_rate / 1e6,
 	       random_rate / 1e6, 1e9 / random_rate, hot_rate / 1e6, 1e9 / hot_rate,
 	       miss_rate / 1e6);
 	free(miss);
@@ -130,10 +130,10 @@ int main(int argc, char **argv)
 	uint8_t seed[32];
 	FILE *f = fopen("/dev/urandom", "rb");
 	if (!f || fread(seed, 1, sizeof(seed), f) != sizeof(seed)) {
-		fprintf(stderr, "no /dev/urandom\n");
+		(void)fprintf(stderr, "no /dev/urandom\n");
 		return 1;
 	}
-	fclose(f);
+	(void)fclose(f);
 	csprng_seed(seed, sizeof(seed));
 	if (argc > 1) {
 		for (int i = 1; i < argc; i++)

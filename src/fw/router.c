@@ -142,7 +142,7 @@ size_t router_memory_needed(const struct router_config *cfg)
 	n += align_up(conntrack_memory_needed(cfg->conntrack_size)) + 64;
 	n += cfg->max_clients * align_up(reasm_memory_needed(cfg->client_reasm_bytes, REASM_DATAGRAMS));
 	n += align_up(reasm_memory_needed(cfg->uplink_reasm_bytes, REASM_DATAGRAMS));
-	return n + 64 * 8;
+	return n + 512;
 }
 
 static bool reasm_setup(struct reasm *ra, struct arena *a, uint32_t budget)

@@ -166,7 +166,7 @@ bool platform_qrexec_accept(struct stream *out)
  * reply that arrives after the slot was reused is recognised and ignored. */
 static void *dev_ctx(const struct client_dev *d)
 {
-	return (void *)(uintptr_t)(((uintptr_t)d->gen << 8) | (uintptr_t)(d - host.clients));
+	return (void *)(uintptr_t)(((uintptr_t)d->gen << 8) | (uintptr_t)(d - host.clients)); /* NOLINT(performance-no-int-to-ptr) */
 }
 
 static struct client_dev *dev_of(void *ctx)
