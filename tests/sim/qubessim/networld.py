@@ -214,8 +214,8 @@ class NetWorld:
 
     # ---- sys-net ---------------------------------------------------------------
 
-    def _start_sysnet(self):
-        net = self.ns['sys-net'] = Netns('%s-net' % self.tag)
+    def _start_sysnet(self, name='sys-net', suffix='net'):
+        net = self.ns[name] = Netns('%s-%s' % (self.tag, suffix))
         # The "internet" behind sys-net: local addresses on a veth pair (the
         # dummy driver is not available on every kernel).
         net.run('ip', 'link', 'add', 'inet0', 'type', 'veth', 'peer', 'name', 'inet1')
@@ -236,7 +236,7 @@ class NetWorld:
                   '--listen-address=10.139.1.2', '--bind-interfaces', '--port=53',
                   '--pid-file=', '--user=root', '--log-facility=-', '--cache-size=0')
         www = os.path.join(self.dir, 'www')
-        os.makedirs(www)
+        os.makedirs(www, exist_ok=True)
         with open(os.path.join(www, 'index.html'), 'w') as f:
             f.write('hello from sys-net\n')
         for ip in (WEB_IP, OTHER_IP):
@@ -247,15 +247,59 @@ class NetWorld:
         net.popen('iperf3', '-s', '-B', WEB_IP)
         wait_until(lambda: ':80 ' in net.run('ss', '-ltnH').stdout, 10, 'the web servers')
 
-    def _plug_uplink(self):
-        net = self.ns['sys-net']
-        sh('ip', 'link', 'set', self.uplink, 'netns', net.name)
+    def _plug_uplink(self, name='sys-net', netvm_ip=NETVM_IP, from_ns=None):
+        net = self.ns[name]
+        if from_ns:
+            from_ns.run('ip', 'link', 'set', self.uplink, 'netns', net.name)
+        else:
+            sh('ip', 'link', 'set', self.uplink, 'netns', net.name)
         net.run('ip', 'link', 'set', self.uplink, 'address', world.BACKEND_MAC, 'up')
-        net.run('ip', 'addr', 'add', NETVM_IP + '/32', 'dev', self.uplink)
+        net.run('ip', 'addr', 'add', netvm_ip + '/32', 'dev', self.uplink)
         net.run('ip', 'route', 'add', FW_IP + '/32', 'dev', self.uplink)
         if self.ipv6:
             net.run('ip', '-6', 'addr', 'add', NETVM_IP6 + '/128', 'dev', self.uplink, 'nodad')
             net.run('ip', '-6', 'route', 'add', FW_IP6 + '/128', 'dev', self.uplink)
+
+    # ---- netvm and firewall lifecycle -----------------------------------------------
+
+    def restart_sysnet(self):
+        """The netvm dies (its namespace goes, taking the uplink vif with it)
+        and comes back; the firewall must notice, recreate its uplink and
+        carry on."""
+        self.ns.pop('sys-net').close()
+        wait_until(lambda: link_exists(self.uplink), 15, 'the firewall to recreate its uplink')
+        self._start_sysnet()
+        self._plug_uplink()
+
+    def change_netvm(self, new_ip='10.137.0.7'):
+        """qvm-prefs <fw> netvm <other>: a second netvm namespace, the uplink
+        vif moved there, and dom0's new /qubes-gateway."""
+        old = self.ns['sys-net']
+        self._start_sysnet('sys-net2', 'net2')
+        self._plug_uplink('sys-net2', new_ip, from_ns=old)
+        old.close()
+        self.ns['sys-net'] = self.ns.pop('sys-net2')
+        self.qdb.write('/qubes-gateway', new_ip)
+
+    def restart_firewall(self):
+        """The firewall is killed and started again: every TAP died with it,
+        so each is plugged again into its qube's namespace once recreated."""
+        self.kill_firewall()
+        syncs = self.qdb.syncs
+        self._fw_log = open(self.log_path, 'a')
+        self.fw_proc = subprocess.Popen(
+            [self.binary, '--domid=%d' % self.fw.domid, '--vchan-dir=' + self.dir,
+             '--xenstore=' + os.path.join(self.dir, 'xenstored.sock'), '--uplink=' + self.uplink,
+             '--uplink-mac=' + FW_UPLINK_MAC, '--cmdline=' + self.cmdline],
+            stdout=self._fw_log, stderr=subprocess.STDOUT)
+        wait_until(lambda: link_exists(self.uplink) or self.fw_proc.poll() is not None, 15,
+                   'the restarted firewall to create its uplink TAP')
+        self._plug_uplink()
+        self.qdb.wait_synced(count=syncs + 1, timeout=15)
+        self.qrexec = qrexec.QrexecDaemon(self.dir, self.fw.domid)
+        self.qrexec.connect(timeout=15)
+        for vm in self.clients:
+            self._plug_client(vm, self.ns[vm.name])
 
     # ---- clients ------------------------------------------------------------------
 
@@ -269,9 +313,14 @@ class NetWorld:
             self.clients.append(vm)
         before4 = self.qdb.handled_count(vm.ip)
         self.world.start_client(self.qdb, self.xs, vm)
+        ns = self.ns[vm.name] = Netns('%s-%s' % (self.tag, vm.name))
+        self._plug_client(vm, ns)
+        self.qdb.wait_handled(vm.ip, before4, timeout=15)
+        return ns
+
+    def _plug_client(self, vm, ns):
         tap = 'vif%d.0' % vm.domid
         wait_until(lambda: link_exists(tap), 15, 'TAP ' + tap)
-        ns = self.ns[vm.name] = Netns('%s-%s' % (self.tag, vm.name))
         sh('ip', 'link', 'set', tap, 'netns', ns.name)
         ns.run('ip', 'link', 'set', tap, 'name', 'eth0')
         ns.run('ip', 'link', 'set', 'eth0', 'address', vm.mac, 'up')
@@ -286,8 +335,6 @@ class NetWorld:
             ns.run('ip', '-6', 'route', 'add', 'default', 'via', FW_IP6, 'dev', 'eth0')
             ns.run('ip', '-6', 'neigh', 'add', FW_IP6, 'lladdr', world.BACKEND_MAC, 'dev', 'eth0',
                    'nud', 'permanent')
-        self.qdb.wait_handled(vm.ip, before4, timeout=15)
-        return ns
 
     def stop_client(self, vm, timeout=10.0):
         """dom0's client stop: libxl's detach (waits for the backend to close
