@@ -105,7 +105,7 @@ static bool craft_server(struct input *in, hv_gref_t *ref, hv_port_t *port)
 		for (size_t k = 0; k < n; k++) {
 			hv_gref_t g;
 			shared_pages[shared_n++] = pages + k * HV_PAGE_SIZE;
-			check(hv_grant(pages + k * HV_PAGE_SIZE, CLI, take8(in) != 0x55, &g));
+			check(hv_grant(pages + k * HV_PAGE_SIZE, CLI, take8(in) == 0x55, &g));
 			uint8_t how = take8(in);
 			c->grants[slot++] = how == 0xaa ? take32(in) : g;
 		}
@@ -183,6 +183,8 @@ static void do_queries(bool our_side)
 		check(vchan_write(v, b, sizeof(b)) == STREAM_CLOSED);
 	}
 }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

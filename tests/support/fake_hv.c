@@ -322,12 +322,13 @@ bool hv_grant(void *page, hv_domid_t to, bool readonly, hv_gref_t *gref)
 bool hv_grant_end(hv_gref_t gref)
 {
 	struct fake_grant *g = find_grant(cur_dom(), gref);
-	if (g == NULL)
-		panic("fake_hv: ending unknown grant %u of domain %u", gref, hv.current);
-	if (g->map_count > 0)
-		return false;
-	memset(g, 0, sizeof(*g));
-	return true;
+	if (g != NULL) {
+		if (g->map_count > 0)
+			return false;
+		memset(g, 0, sizeof(*g));
+		return true;
+	}
+	panic("fake_hv: ending unknown grant %u of domain %u", gref, hv.current);
 }
 
 /* Resolves one copy end to an address, or returns a GNTST status. */

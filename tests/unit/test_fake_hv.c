@@ -32,9 +32,9 @@ static void test_pages_alloc_free(void **state)
 	uint8_t *a = hv_pages_alloc(3);
 	assert_non_null(a);
 	assert_int_equal((uintptr_t)a % HV_PAGE_SIZE, 0);
-	for (size_t i = 0; i < 3 * HV_PAGE_SIZE; i++)
+	for (size_t i = 0; i < (size_t)3 * HV_PAGE_SIZE; i++)
 		assert_int_equal(a[i], 0);
-	memset(a, 0xaa, 3 * HV_PAGE_SIZE);
+	memset(a, 0xaa, (size_t)3 * HV_PAGE_SIZE);
 	assert_int_equal(fake_hv_pages_in_use(), 3);
 	hv_pages_free(a + HV_PAGE_SIZE, 1); /* a subrange */
 	assert_int_equal(fake_hv_pages_in_use(), 2);
@@ -145,28 +145,32 @@ static void test_grant_copy_statuses(void **state)
 	assert_true(hv_grant(rw, CLI, false, &g_rw));
 	assert_true(hv_grant(ro, CLI, true, &g_ro));
 	assert_true(hv_grant(other, OTHER, false, &g_other));
-	memcpy(ro + 100, "hello", 5);
+	memcpy(ro + 100, "hello", 6);
 
 	fake_hv_set_current(CLI);
 	static uint8_t local[2 * HV_PAGE_SIZE] __attribute__((aligned(4096)));
 	memset(local, 0, sizeof(local));
-	memcpy(local + 10, "world", 5);
+	memcpy(local + 10, "world", 6);
 	struct hv_copy ops[9];
 	memset(ops, 0, sizeof(ops));
 	/* 0: foreign ro -> local: OK */
-	ops[0].src = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_ro, .offset = 100 };
+	ops[0].src = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_ro, .offset = 100 };
 	ops[0].dst = (struct hv_copy_end){ .local = local + 200 };
 	ops[0].len = 5;
 	/* 1: local -> foreign rw at the very end of the page: OK */
 	ops[1].src = (struct hv_copy_end){ .local = local + 10 };
-	ops[1].dst = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_rw, .offset = 4091 };
+	ops[1].dst = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_rw, .offset = 4091 };
 	ops[1].len = 5;
 	/* 2: local -> foreign read-only: permission denied */
 	ops[2].src = (struct hv_copy_end){ .local = local };
-	ops[2].dst = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_ro };
+	ops[2].dst = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_ro };
 	ops[2].len = 1;
 	/* 3: bad gref */
-	ops[3].src = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = 9999 };
+	ops[3].src = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = 9999 };
 	ops[3].dst = (struct hv_copy_end){ .local = local };
 	ops[3].len = 1;
 	/* 4: unknown domain */
@@ -174,19 +178,23 @@ static void test_grant_copy_statuses(void **state)
 	ops[4].dst = (struct hv_copy_end){ .local = local };
 	ops[4].len = 1;
 	/* 5: granted to another domain */
-	ops[5].src = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_other };
+	ops[5].src = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_other };
 	ops[5].dst = (struct hv_copy_end){ .local = local };
 	ops[5].len = 1;
 	/* 6: foreign offset + len past the page */
-	ops[6].src = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_rw, .offset = 4092 };
+	ops[6].src = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_rw, .offset = 4092 };
 	ops[6].dst = (struct hv_copy_end){ .local = local };
 	ops[6].len = 5;
 	/* 7: local end crossing its page */
 	ops[7].src = (struct hv_copy_end){ .local = local + 4094 };
-	ops[7].dst = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_rw };
+	ops[7].dst = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_rw };
 	ops[7].len = 4;
 	/* 8: wild offset and length */
-	ops[8].src = (struct hv_copy_end){ .foreign = true, .domid = SRV, .gref = g_rw, .offset = 0xffff };
+	ops[8].src = (struct hv_copy_end){
+		.foreign = true, .domid = SRV, .gref = g_rw, .offset = 0xffff };
 	ops[8].dst = (struct hv_copy_end){ .local = local };
 	ops[8].len = 0xffff;
 	assert_true(hv_grant_copy(ops, 9));

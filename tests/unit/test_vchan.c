@@ -40,8 +40,8 @@ static bool xs_write(void *ctx, const char *path, const char *value, hv_domid_t 
 	for (size_t i = 0; i < 16; i++) {
 		if (!store[i].used || strcmp(store[i].path, path) == 0) {
 			store[i].used = true;
-			snprintf(store[i].path, sizeof(store[i].path), "%s", path);
-			snprintf(store[i].value, sizeof(store[i].value), "%s", value);
+			(void)snprintf(store[i].path, sizeof(store[i].path), "%s", path);
+			(void)snprintf(store[i].value, sizeof(store[i].value), "%s", value);
 			store[i].reader = reader;
 			return true;
 		}
@@ -54,7 +54,7 @@ static bool xs_read(void *ctx, const char *path, char *buf, size_t cap)
 	(void)ctx;
 	for (size_t i = 0; i < 16; i++) {
 		if (store[i].used && strcmp(store[i].path, path) == 0) {
-			snprintf(buf, cap, "%s", store[i].value);
+			(void)snprintf(buf, cap, "%s", store[i].value);
 			return true;
 		}
 	}
@@ -657,7 +657,8 @@ static void test_hostile_server_control_page(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setup(NULL);
-		assert_int_equal(attach_crafted(bad[i].lo, bad[i].ro, NULL, 0, true), VCHAN_ERR_PEER);
+		assert_int_equal(attach_crafted(bad[i].lo, bad[i].ro, NULL, 0, true),
+				 VCHAN_ERR_PEER);
 		assert_int_equal(vchan_get_state(&cli), VCHAN_STATE_IDLE);
 	}
 	/* Orders fine, grant list points at nothing or at non-granted refs. */
@@ -690,7 +691,8 @@ static void test_bad_xenstore_values(void **state)
 					   " 12" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setup(NULL);
-		assert_true(xs_write(NULL, "/local/domain/0/data/vchan/5/111/ring-ref", bad[i], CLI));
+		assert_true(xs_write(NULL, "/local/domain/0/data/vchan/5/111/ring-ref", bad[i],
+				     CLI));
 		assert_true(xs_write(NULL, "/local/domain/0/data/vchan/5/111/event-channel", "3",
 				     CLI));
 		fake_hv_set_current(CLI);
