@@ -84,6 +84,7 @@ struct app {
 	struct router_net_config net;
 	bool uplink_up;
 	bool iptables_error_written;
+	bool error_reported; /* /qubes-iptables-error holds a rule error */
 
 	struct vif *vifs;
 	struct rule_set *set_pool;
@@ -225,6 +226,16 @@ static uint32_t handled_next(struct app *a, const struct vif *v, bool v6)
 	return n + 1;
 }
 
+static bool any_rules_failed(const struct app *a)
+{
+	for (uint32_t i = 0; i < a->max_vifs; i++)
+		for (int f = 0; f < 2; f++)
+			if (a->vifs[i].state == VIF_ACTIVE && a->vifs[i].rules[f] &&
+			    a->vifs[i].rules[f]->failed)
+				return true;
+	return false;
+}
+
 /* Loads /qubes-firewall/<addr>/ for one family of an active vif, if dom0
  * has committed it (the base key exists). */
 static void load_rules(struct app *a, struct vif *v, bool v6)
@@ -273,6 +284,7 @@ static void load_rules(struct app *a, struct vif *v, bool v6)
 		log_error("client %s: rules rejected, dropping all its traffic: %s", IP_STR(addr),
 			  set->error);
 		write_own_key(a, "/qubes-iptables-error", set->error);
+		a->error_reported = true;
 	} else {
 		log_info("client %s: %u rule%s loaded, policy %s", IP_STR(addr), set->n_rules,
 			 set->n_rules == 1 ? "" : "s",
@@ -280,6 +292,11 @@ static void load_rules(struct app *a, struct vif *v, bool v6)
 	}
 	v->handled[v6] = handled_next(a, v, v6);
 	write_handled(a, v, v6);
+	if (a->error_reported && !any_rules_failed(a)) {
+		/* Every client's rules load again: clear the last error. */
+		write_own_key(a, "/qubes-iptables-error", "");
+		a->error_reported = false;
+	}
 }
 
 static struct vif *vif_by_addr(struct app *a, const struct ip_addr *ip)

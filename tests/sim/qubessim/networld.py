@@ -105,8 +105,11 @@ def link_exists(name, ns=None):
 class NetWorld:
     """Start with `with NetWorld(...) as w:`; see the module doc."""
 
+    NET_KEYS = ('/qubes-ip', '/qubes-gateway', '/qubes-primary-dns', '/qubes-secondary-dns',
+                '/qubes-ip6', '/qubes-gateway6')
+
     def __init__(self, clients=(), binary=None, cmdline='--log-level=debug', ipv6=True,
-                 log_path=None):
+                 log_path=None, withhold_net_keys=False):
         self.tag = 'q%d' % (os.getpid() % 100000)
         self.binary = binary or os.path.join(ROOT, 'build', 'qubes-firewall-host-asan')
         self.cmdline = cmdline
@@ -125,6 +128,9 @@ class NetWorld:
         self.uplink = 'up' + self.tag
         self.closed = False
         self._fw_log = None
+        # Start with dom0's network keys missing (written later with
+        # write_net_keys), as when the netvm is not set yet.
+        self.withhold_net_keys = withhold_net_keys
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -146,7 +152,11 @@ class NetWorld:
         self.xs = xenstore.XenStoreDaemon(os.path.join(self.dir, 'xenstored.sock'),
                                           self.fw.domid, xs_entries)
         self.xs.start()
-        self.qdb = qubesdb.QubesDBDaemon(self.dir, self.fw.domid, self.world.qdb_entries([]))
+        entries = self.world.qdb_entries([])
+        if self.withhold_net_keys:
+            self.withheld = [(k, v) for k, v in entries if k in self.NET_KEYS]
+            entries = [(k, v) for k, v in entries if k not in self.NET_KEYS]
+        self.qdb = qubesdb.QubesDBDaemon(self.dir, self.fw.domid, entries)
         self.qdb.start()
         self.start_firewall()
         for c in self.clients:
@@ -159,14 +169,18 @@ class NetWorld:
              '--xenstore=' + os.path.join(self.dir, 'xenstored.sock'), '--uplink=' + self.uplink,
              '--uplink-mac=' + FW_UPLINK_MAC, '--cmdline=' + self.cmdline],
             stdout=self._fw_log, stderr=subprocess.STDOUT)
+        if not self.withhold_net_keys:
+            self._wait_and_plug_uplink()
+        self.qdb.wait_synced(count=1, timeout=15)
+        self.qrexec = qrexec.QrexecDaemon(self.dir, self.fw.domid)
+        self.qrexec.connect(timeout=15)
+
+    def _wait_and_plug_uplink(self):
         wait_until(lambda: link_exists(self.uplink) or self.fw_proc.poll() is not None, 15,
                    'the firewall to create its uplink TAP')
         if self.fw_proc.poll() is not None:
             raise RuntimeError('firewall exited: ' + self.log())
         self._plug_uplink()
-        self.qdb.wait_synced(count=1, timeout=15)
-        self.qrexec = qrexec.QrexecDaemon(self.dir, self.fw.domid)
-        self.qrexec.connect(timeout=15)
 
     def kill_firewall(self):
         """SIGKILL, as a crash would; the daemons stay."""
@@ -259,6 +273,13 @@ class NetWorld:
         if self.ipv6:
             net.run('ip', '-6', 'addr', 'add', NETVM_IP6 + '/128', 'dev', self.uplink, 'nodad')
             net.run('ip', '-6', 'route', 'add', FW_IP6 + '/128', 'dev', self.uplink)
+
+    def write_net_keys(self):
+        """dom0 sets the firewall's netvm: the withheld network keys arrive."""
+        for k, v in self.withheld:
+            self.qdb.write(k, v)
+        self.withhold_net_keys = False
+        self._wait_and_plug_uplink()
 
     # ---- netvm and firewall lifecycle -----------------------------------------------
 

@@ -107,6 +107,20 @@ def rule_entries(ip, policy, rules):
     return out
 
 
+def rules_for_family(rules, v6):
+    """dom0's filtering (§6.1): an IPv4 subtree gets no dst6 rule, an IPv6
+    subtree no dst4 rule; the others keep their index as number, leaving
+    gaps (qubes/firewall.py qdb_entries)."""
+    out = []
+    for i, rule in enumerate(rules):
+        number, text = rule if isinstance(rule, tuple) else (i, rule)
+        opts = text.split()
+        if any(o.startswith('dst6=' if not v6 else 'dst4=') for o in opts):
+            continue
+        out.append((number, text))
+    return out
+
+
 def firewall_qdb_entries(fw, upstream, clients=(), services=None, timezone='UTC'):
     """QubesDB keys of a firewall qube in qubesd's order (§5.2).
 
@@ -161,9 +175,9 @@ def firewall_qdb_entries(fw, upstream, clients=(), services=None, timezone='UTC'
         e += [('/mapped-ip/%s/visible-ip' % c.ip, c.ip),
               ('/mapped-ip/%s/visible-gateway' % c.ip, fw.ip)]
     for c in clients:
-        e += rule_entries(c.ip, c.policy, c.rules)
+        e += rule_entries(c.ip, c.policy, rules_for_family(c.rules, False))
         if c.ip6:
-            e += rule_entries(c.ip6, c.policy, c.rules)
+            e += rule_entries(c.ip6, c.policy, rules_for_family(c.rules, True))
     return e
 
 
@@ -174,9 +188,9 @@ def set_client_rules(qdb, client, rules=None, policy=None):
         client.rules = list(rules)
     if policy is not None:
         client.policy = policy
-    qdb.set_rules(client.ip, client.policy, client.rules)
+    qdb.set_rules(client.ip, client.policy, rules_for_family(client.rules, False))
     if client.ip6:
-        qdb.set_rules(client.ip6, client.policy, client.rules)
+        qdb.set_rules(client.ip6, client.policy, rules_for_family(client.rules, True))
 
 
 # ---- XenStore ---------------------------------------------------------------
