@@ -12,6 +12,7 @@
 #include "base/libc.h"
 #include "base/log.h"
 #include "fw/conntrack.h"
+#include "fw/resolver.h"
 #include "fw/router.h"
 #include "fw/rules.h"
 #include "qubes/netcfg.h"
@@ -71,6 +72,7 @@ struct app {
 	struct app_config cfg;
 	uint32_t max_vifs;
 	struct router *router;
+	struct resolver *res;
 	struct xs_client *xs;
 	bool xs_watching;
 	xs_watch_id vif_watch;
@@ -120,6 +122,13 @@ static uint32_t n_sets_of(const struct app_config *cfg)
 	return 2 * max_vifs_of(cfg) + 1;
 }
 
+static void resolver_cfg_of(const struct app_config *cfg, struct resolver_config *rc)
+{
+	resolver_config_default(rc);
+	/* A reload registers the new set before the old one goes. */
+	rc->max_sets = n_sets_of(cfg);
+}
+
 size_t app_memory_needed(const struct app_config *cfg)
 {
 	struct router_config rc;
@@ -130,6 +139,9 @@ size_t app_memory_needed(const struct app_config *cfg)
 	n += sizeof(struct qrexec_agent) + 64;
 	n += qdb_mem_size(QDB_DEFAULT_MAX_KEYS, QDB_DEFAULT_VALUE_BYTES) + 64;
 	n += sizeof(struct vif) * max_vifs_of(cfg) + 64;
+	struct resolver_config rcfg;
+	resolver_cfg_of(cfg, &rcfg);
+	n += resolver_memory_needed(&rcfg) + 64;
 	n += (sizeof(struct rule_set) + sizeof(struct rule_set *)) * n_sets_of(cfg) + 128;
 	return n;
 }
@@ -277,7 +289,13 @@ static void load_rules(struct app *a, struct vif *v, bool v6)
 		rules_parse(set, fam, entries, n, a->net.dns, a->has_net ? 2 : 0);
 	if (v->rules[v6])
 		rules_hostsets_inherit(set, v->rules[v6]);
+	/* Register the new set before the router uses it, so its names are
+	 * filled from the cache at once; forget the old one before reuse. */
+	if (!set->failed && set->n_hosts && !resolver_register_set(a->res, set, a->now))
+		log_warn("client %s: no resolver slot; its host names stay unresolved", IP_STR(addr));
 	router_set_rules(a->router, v->rid, v6, set);
+	if (v->rules[v6])
+		resolver_unregister_set(a->res, v->rules[v6]);
 	set_free(a, v->rules[v6]);
 	v->rules[v6] = set;
 	if (set->failed) {
@@ -320,6 +338,9 @@ static void vif_release(struct app *a, struct vif *v)
 		router_remove_client(a->router, v->rid);
 		platform_client_close(v->dev);
 	}
+	for (int f = 0; f < 2; f++)
+		if (v->rules[f])
+			resolver_unregister_set(a->res, v->rules[f]);
 	set_free(a, v->rules[0]);
 	set_free(a, v->rules[1]);
 	memset(v, 0, sizeof(*v));
@@ -618,6 +639,7 @@ static void apply_net_config(struct app *a)
 	a->net = nc;
 	a->has_net = true;
 	router_set_net_config(a->router, &nc);
+	resolver_set_servers(a->res, nc.dns, 2, a->now);
 	log_info("network: our address %s, netvm %s, dns %s %s%s%s", IP_STR(&nc.our_ip4),
 		 IP_STR(&nc.gateway4), IP_STR(&nc.dns[0]), IP_STR(&nc.dns[1]),
 		 nc.has_ip6 ? ", ipv6 " : "", nc.has_ip6 ? IP_STR(&nc.our_ip6) : "");
@@ -650,6 +672,7 @@ static void try_uplink(struct app *a)
 		return;
 	router_set_uplink(a->router, &up);
 	a->uplink_up = true;
+	resolver_retry_now(a->res, a->now);
 	log_info("uplink: connected (mac %s, mtu %u)", MAC_STR(up.mac), up.mtu);
 }
 
@@ -794,6 +817,14 @@ size_t app_status(struct app *a, char *buf, size_t cap)
 		st.in_use, st.capacity, st.per_class[CT_CLASS_TCP], st.per_class[CT_CLASS_UDP],
 		st.per_class[CT_CLASS_ICMP], st.per_class[CT_CLASS_OTHER],
 		(unsigned long long)st.evictions);
+	const struct resolver_counters *rc = resolver_get_counters(a->res);
+	out_add(&o, "resolver: %u in flight, %llu answers, %llu failures, %llu dropped replies, "
+		    "%llu learned from clients\n",
+		resolver_inflight(a->res), (unsigned long long)rc->answers,
+		(unsigned long long)rc->failures,
+		(unsigned long long)(rc->unsolicited + rc->duplicates + rc->wrong_source +
+				     rc->malformed + rc->mismatched),
+		(unsigned long long)rc->learned);
 	for (uint32_t i = 0; i < a->max_vifs; i++) {
 		struct vif *v = &a->vifs[i];
 		if (v->state != VIF_ACTIVE)
@@ -820,6 +851,71 @@ size_t app_status(struct app *a, char *buf, size_t cap)
 }
 
 /* ---- set-up and the loop step ------------------------------------------------ */
+
+/* ---- the resolver's plumbing (dsthost rules, issue 7) ------------------------ */
+
+static bool send_dns(void *ctx, const struct ip_addr *server, uint16_t sport, uint16_t dport,
+		     const uint8_t *payload, size_t len)
+{
+	struct app *a = ctx;
+	return router_send_local_udp(a->router, server, sport, dport, payload, len);
+}
+
+static void on_local_udp(void *ctx, const struct ip_addr *src, uint16_t sport, uint16_t dport,
+			 const uint8_t *payload, size_t len, uint64_t now)
+{
+	struct app *a = ctx;
+	resolver_input(a->res, src, sport, dport, payload, len, now);
+	resolver_tick(a->res, now);
+}
+
+static void on_client_dns_answer(void *ctx, int client, const uint8_t *payload, size_t len,
+				 const struct ip_addr *server, uint64_t now)
+{
+	struct app *a = ctx;
+	for (uint32_t i = 0; i < a->max_vifs; i++) {
+		struct vif *v = &a->vifs[i];
+		if (v->state != VIF_ACTIVE || v->rid != client)
+			continue;
+		struct rule_set *sets[2] = {v->rules[0], v->rules[1]};
+		resolver_observe_client_answer(a->res, sets, 2, payload, len, server, now);
+		return;
+	}
+}
+
+/* /dns/<client ip>/<host> = the addresses, for every client whose rules
+ * name the host (as the Linux firewall publishes them). */
+static void on_dns_report(void *ctx, const char *name, size_t name_len,
+			  const struct ip_addr *addrs, size_t n)
+{
+	struct app *a = ctx;
+	for (uint32_t i = 0; i < a->max_vifs; i++) {
+		struct vif *v = &a->vifs[i];
+		for (int f = 0; v->state == VIF_ACTIVE && f < 2; f++) {
+			if (!v->rules[f] || !rules_hostset_find(v->rules[f], name, name_len))
+				continue;
+			char path[QDB_MAX_PATH + 64], value[QDB_MAX_DATA];
+			int plen = fmt_snprintf(path, sizeof(path), "/dns/%s/%.*s", IP_STR(vif_addr(v, f)),
+						(int)name_len, name);
+			if (plen < 0 || (size_t)plen >= QDB_MAX_PATH) {
+				log_info("dns: %.*s not published for %s: path too long for QubesDB",
+					 (int)name_len, name, IP_STR(vif_addr(v, f)));
+				continue;
+			}
+			struct out o = {value, sizeof(value), 0};
+			out_add(&o, "%s", n ? "{" : "set()");
+			size_t shown = 0;
+			for (size_t k = 0; k < n; k++) {
+				if (ip_is_v4(&addrs[k]) != (f == 0))
+					continue;
+				out_add(&o, "%s'%s/%u'", shown++ ? ", " : "", IP_STR(&addrs[k]), f ? 128 : 32);
+			}
+			if (n)
+				out_add(&o, "}");
+			write_own_key(a, path, value);
+		}
+	}
+}
 
 static bool connect_vchan(void *ctx, uint32_t domid, uint32_t port, struct stream *out)
 {
@@ -864,6 +960,13 @@ struct app *app_init(struct arena *ar, const struct app_config *cfg)
 	if (qdb_init(&a->qdb, qbuf, qmem, QDB_DEFAULT_MAX_KEYS, QDB_DEFAULT_VALUE_BYTES, on_qdb_event,
 		     a) != QDB_OK)
 		return NULL;
+	struct resolver_config rcfg;
+	resolver_cfg_of(cfg, &rcfg);
+	if (!resolver_init(&a->res, ar, &rcfg, send_dns, a))
+		return NULL;
+	resolver_set_report(a->res, on_dns_report, a);
+	router_set_local_udp(a->router, rcfg.port_lo, rcfg.port_hi, on_local_udp, a);
+	router_set_dns_observer(a->router, on_client_dns_answer, a);
 	xs_client_init(a->xs, on_xs_closed, a);
 	struct qrexec_connector conn = {.connect = connect_vchan, .ctx = a};
 	struct qrexec_services svc = {.firewall_status = status_hook, .ctx = a};
@@ -917,6 +1020,7 @@ bool app_step(struct app *a, uint64_t now)
 		apply_net_config(a);
 	try_uplink(a);
 	more |= qrexec_poll(a->qrexec, now);
+	resolver_tick(a->res, now);
 	if (now >= a->next_tick) {
 		a->next_tick = now + TICK_NS;
 		router_tick(a->router, now);
@@ -927,7 +1031,7 @@ bool app_step(struct app *a, uint64_t now)
 
 uint64_t app_next_deadline(const struct app *a, uint64_t now)
 {
-	uint64_t d = a->next_tick;
+	uint64_t d = MIN(a->next_tick, resolver_next_wakeup(a->res));
 	if (a->job_count || a->scan_wanted)
 		d = MIN(d, now + 10 * NS_PER_MS);
 	if (!xs_client_is_open(a->xs))

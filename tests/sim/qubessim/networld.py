@@ -240,15 +240,17 @@ class NetWorld:
         if self.ipv6:
             net.run('ip', '-6', 'addr', 'add', WEB_IP6 + '/64', 'dev', 'inet0', 'nodad')
         net.run('sysctl', '-qw', 'net.ipv4.ip_forward=1')
-        self.dns_conf = os.path.join(self.dir, 'dnsmasq.hosts')
-        with open(self.dns_conf, 'w') as f:
-            f.write('%s web.example.test\n%s other.example.test\n' % (WEB_IP, OTHER_IP))
-            if self.ipv6:
-                f.write('%s web.example.test\n' % WEB_IP6)
-        net.popen('dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts',
-                  '--addn-hosts=' + self.dns_conf, '--listen-address=10.139.1.1',
-                  '--listen-address=10.139.1.2', '--bind-interfaces', '--port=53',
-                  '--pid-file=', '--user=root', '--log-facility=-', '--cache-size=0')
+        # Two resolvers, one per virtual DNS address, each with its own hosts
+        # file, so a test can make them answer differently or go silent.
+        self.dns_hosts = {}
+        self.dns_procs = {}
+        for server in ('10.139.1.1', '10.139.1.2'):
+            path = os.path.join(self.dir, 'hosts-%s' % server)
+            if server not in self.dns_hosts:
+                self.dns_hosts[server] = {'web.example.test': [WEB_IP] + ([WEB_IP6] if self.ipv6 else []),
+                                          'other.example.test': [OTHER_IP]}
+            self._write_hosts(server)
+            self._start_dns(server, net)
         www = os.path.join(self.dir, 'www')
         os.makedirs(www, exist_ok=True)
         with open(os.path.join(www, 'index.html'), 'w') as f:
@@ -260,6 +262,36 @@ class NetWorld:
                       www, '80')
         net.popen('iperf3', '-s', '-B', WEB_IP)
         wait_until(lambda: ':80 ' in net.run('ss', '-ltnH').stdout, 10, 'the web servers')
+
+    def _write_hosts(self, server):
+        with open(os.path.join(self.dir, 'hosts-%s' % server), 'w') as f:
+            for name, addrs in self.dns_hosts[server].items():
+                for a in addrs:
+                    f.write('%s %s\n' % (a, name))
+
+    def _start_dns(self, server, net=None):
+        net = net or self.ns['sys-net']
+        self.dns_procs[server] = net.popen(
+            'dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts',
+            '--addn-hosts=' + os.path.join(self.dir, 'hosts-%s' % server),
+            '--listen-address=' + server, '--bind-interfaces', '--port=53', '--pid-file=',
+            '--user=root', '--log-facility=-', '--cache-size=0', '--local-ttl=1')
+        wait_until(lambda: server + ':53' in net.run('ss', '-lunH').stdout, 10, 'dnsmasq on ' + server)
+
+    def set_dns_answer(self, server, name, addrs):
+        """What one resolver answers for name from now on."""
+        self.dns_hosts[server][name] = list(addrs)
+        self._write_hosts(server)
+        self.dns_procs[server].send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+
+    def stop_dns(self, server):
+        p = self.dns_procs.pop(server)
+        p.terminate()
+        p.wait(timeout=5)
+
+    def start_dns(self, server):
+        self._start_dns(server)
 
     def _plug_uplink(self, name='sys-net', netvm_ip=NETVM_IP, from_ns=None):
         net = self.ns[name]
