@@ -129,3 +129,37 @@ enum fragment_status fragment_ipv6(const uint8_t *pkt, size_t len, uint32_t mtu,
 		return finish(res, FRAGMENT_BAD_MTU, mtu);
 	return finish(res, FRAGMENT_NEED_TOO_BIG, mtu);
 }
+
+enum fragment_status fragment_ipv6_refragment(const uint8_t *pkt, size_t len, uint32_t mtu,
+					      uint32_t id, fragment_emit_fn emit, void *ctx,
+					      struct fragment_result *res)
+{
+	enum fragment_status st = fragment_ipv6(pkt, len, mtu, res);
+	if (st != FRAGMENT_NEED_TOO_BIG)
+		return st;
+	/* Only the fixed header is unfragmentable here: a datagram whose next
+	 * header is an extension that must precede the Fragment header
+	 * (hop-by-hop, routing, destination options) keeps the ICMP answer. */
+	uint8_t next = pkt[6];
+	if (next == 0 || next == 43 || next == 60 || next == 44)
+		return st;
+	size_t total = 40u + load_be16(pkt + 4);
+	size_t chunk = ((size_t)mtu - 40u - 8u) & ~(size_t)7u;
+	uint8_t hdr[48];
+	memset(res, 0, sizeof(*res));
+	for (size_t off = 40; off < total; off += chunk) {
+		size_t n = total - off < chunk ? total - off : chunk;
+		bool more = off + n < total;
+		memcpy(hdr, pkt, 40);
+		store_be16(hdr + 4, (uint16_t)(8u + n));
+		hdr[6] = 44; /* Fragment */
+		hdr[40] = next;
+		hdr[41] = 0;
+		store_be16(hdr + 42, (uint16_t)((off - 40u) | (more ? 1u : 0u)));
+		store_be32(hdr + 44, id);
+		if (!emit(ctx, hdr, sizeof(hdr), pkt + off, n))
+			return finish(res, FRAGMENT_EMIT_FAILED, 0);
+		res->count++;
+	}
+	return finish(res, FRAGMENT_DONE, 0);
+}

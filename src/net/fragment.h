@@ -54,4 +54,14 @@ enum fragment_status fragment_ipv4(const uint8_t *pkt, size_t len, uint32_t mtu,
 enum fragment_status fragment_ipv6(const uint8_t *pkt, size_t len, uint32_t mtu,
 				   struct fragment_result *res);
 
+/* IPv6 datagrams the firewall itself reassembled (they arrived fragmented
+ * by their source) leave fragmented again, as Linux's netfilter does after
+ * defragmentation: fixed header + Fragment header (identification id) +
+ * 8-byte-aligned pieces that fit mtu. Datagrams with extension headers
+ * that must stay unfragmentable, and any that fit, are left to the
+ * ordinary decision (FRAGMENT_FITS / FRAGMENT_NEED_TOO_BIG). */
+enum fragment_status fragment_ipv6_refragment(const uint8_t *pkt, size_t len, uint32_t mtu,
+					      uint32_t id, fragment_emit_fn emit, void *ctx,
+					      struct fragment_result *res);
+
 #endif

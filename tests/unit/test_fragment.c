@@ -418,6 +418,70 @@ static void test_round_trip_property(void **state)
 	free(mem);
 }
 
+/* A datagram reassembled by the firewall leaves as IPv6 fragments again:
+ * each a valid fixed header + Fragment header, within the MTU, and the
+ * pieces reassemble to the original bytes. */
+static void test_ipv6_refragment_round_trip(void **state)
+{
+	(void)state;
+	static uint8_t dg[40 + 3008];
+	size_t payload = 3008;
+	memset(dg, 0, 40);
+	dg[0] = 0x60;
+	store_be16(dg + 4, (uint16_t)payload);
+	dg[6] = 17;
+	dg[7] = 64;
+	dg[8] = 0xfd;
+	dg[23] = 1;
+	dg[24] = 0x20;
+	dg[39] = 2;
+	for (size_t i = 0; i < payload; i++)
+		dg[40 + i] = (uint8_t)(i * 7);
+	for (uint32_t mtu = 1280; mtu <= 1500; mtu += 44) {
+		struct capture c = {0};
+		struct fragment_result res;
+		assert_int_equal(fragment_ipv6_refragment(dg, sizeof(dg), mtu, 0xabcdef01, capture_emit,
+							  &c, &res),
+				 FRAGMENT_DONE);
+		assert_true(c.n >= 3);
+		static uint8_t mem[1 << 20];
+		struct reasm r;
+		struct reasm_config cfg;
+		reasm_config_default(&cfg);
+		size_t need = reasm_memory_needed(cfg.budget_bytes, cfg.max_datagrams);
+		assert_true(need <= sizeof(mem));
+		assert_true(reasm_init(&r, &cfg, mem, need));
+		struct reasm_result out = {0};
+		for (size_t i = 0; i < c.n; i++) {
+			const uint8_t *f = c.pkt[i];
+			assert_true(c.len[i] <= mtu);
+			assert_int_equal(f[6], 44);
+			assert_int_equal(load_be16(f + 4), c.len[i] - 40);
+			assert_int_equal(load_be32(f + 44), 0xabcdef01);
+			uint16_t offm = load_be16(f + 42);
+			assert_int_equal((offm & 1) != 0, i + 1 < c.n);
+			struct reasm_frag rf = {
+				.family = 6, .proto = f[40], .more = (offm & 1) != 0, .id = load_be32(f + 44),
+				.offset = offm & 0xfff8u, .src = ip_from_v6(f + 8), .dst = ip_from_v6(f + 24),
+				.data = f + 48, .data_len = c.len[i] - 48, .hdr = f, .hdr_len = 40,
+				.hdr_nh_off = 6,
+			};
+			reasm_add(&r, &rf, 1, &out);
+		}
+		assert_int_equal(out.status, REASM_COMPLETE);
+		assert_int_equal(out.len, sizeof(dg));
+		assert_memory_equal(out.datagram, dg, sizeof(dg));
+		capture_free(&c);
+	}
+	/* Hop-by-hop options must stay unfragmentable: the ICMP answer stays. */
+	dg[6] = 0;
+	struct capture c = {0};
+	struct fragment_result res;
+	assert_int_equal(fragment_ipv6_refragment(dg, sizeof(dg), 1500, 1, capture_emit, &c, &res),
+			 FRAGMENT_NEED_TOO_BIG);
+	assert_int_equal(c.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_refragment_fragment),
 		cmocka_unit_test(test_ipv6_decisions),
 		cmocka_unit_test(test_round_trip_property),
+		cmocka_unit_test(test_ipv6_refragment_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
