@@ -822,8 +822,8 @@ size_t app_status(struct app *a, char *buf, size_t cap)
 		    "%llu learned from clients\n",
 		resolver_inflight(a->res), (unsigned long long)rc->answers,
 		(unsigned long long)rc->failures,
-		(unsigned long long)(rc->unsolicited + rc->duplicates + rc->wrong_source +
-				     rc->malformed + rc->mismatched),
+		(unsigned long long)rc->unsolicited + rc->duplicates + rc->wrong_source +
+			rc->malformed + rc->mismatched,
 		(unsigned long long)rc->learned);
 	for (uint32_t i = 0; i < a->max_vifs; i++) {
 		struct vif *v = &a->vifs[i];
