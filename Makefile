@@ -159,4 +159,4 @@ clean:
 # Per-platform fragments (e.g. mk/pvh.mk builds the unikernel image).
 -include $(sort $(wildcard mk/*.mk))
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path '$(BUILD)/xen-cache' -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -1063,6 +1063,11 @@ void app_uplink_frame(struct app *a, uint8_t *frame, size_t len, uint32_t flags,
 		router_input_uplink(a->router, frame, len, flags, now);
 }
 
+struct xs_client *app_xenstore(struct app *app)
+{
+	return app->xs;
+}
+
 void app_flush_log(void)
 {
 	char line[LOG_LINE_MAX + 64];

@@ -20,6 +20,7 @@
 #include "qubes/cmdline.h"
 
 struct app;
+struct xs_client;
 
 struct app_config {
 	struct cmdline cmdline;
@@ -55,6 +56,10 @@ size_t app_status(struct app *app, char *buf, size_t cap);
  * released at once and a new vif with the same ids starts afresh. */
 void app_uplink_lost(struct app *app);
 void app_client_closed(struct app *app, uint32_t cookie);
+
+/* The application's XenStore client: the one connection to XenStore, which
+ * the platform also uses (vchan rendezvous keys, control/shutdown). */
+struct xs_client *app_xenstore(struct app *app);
 
 /* Drains the log ring to platform_console_line. */
 void app_flush_log(void);
