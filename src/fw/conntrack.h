@@ -16,8 +16,9 @@
  *   CT_DIR_REPLY  the answers as seen on the uplink after NAT:
  *                 (remote, nat_addr, rport, nat_port); without NAT simply
  *                 the reverse of the original tuple.
- * Both go into one hash index keyed by SipHash-2-4 with a per-boot random
- * key from the CSPRNG, so a peer cannot aim tuples at one bucket.
+ * Both go into one hash index keyed by SipHash (SipHash-1-3 over a packed
+ * form of the tuple) with a per-boot random key from the CSPRNG, so a peer
+ * cannot aim tuples at one bucket.
  * Ports by protocol: TCP and UDP use their ports. ICMP/ICMPv6 queries use
  * the identifier as the initiator's port: sport in the original direction,
  * dport in the reply direction, the other port 0 (so a reply tuple derives
@@ -142,7 +143,7 @@ struct ct_tuple {
 struct ct_entry {
 	struct ct_tuple tuple[2]; /* indexed by enum ct_dir */
 	uint64_t expires_ns;
-	uint32_t hash[2];  /* SipHash of each tuple (low 32 bits) */
+	uint32_t hash[2];  /* index hash of each tuple (low 32 bits of SipHash-1-3) */
 	uint32_t hnext[2]; /* hash chain links (key references) */
 	uint32_t lru_prev; /* towards the most recently used */
 	uint32_t lru_next; /* towards the least recently used; free-list link */
@@ -248,6 +249,15 @@ uint32_t conntrack_remove_if(struct conntrack *ct, const struct ip_addr *client,
 uint32_t conntrack_expire(struct conntrack *ct, uint64_t now_ns, uint32_t budget);
 
 void conntrack_get_stats(const struct conntrack *ct, struct ct_stats *out);
+
+/* A counter bumped by every removal of an entry (explicit, client removal,
+ * rule change, expiry, eviction). While it is unchanged, every entry
+ * pointer obtained earlier still designates the same live-or-expired
+ * connection with the same tuples: caches of entry pointers (the router's
+ * per-interface flow cache) validate themselves with it. */
+uint64_t conntrack_generation(const struct conntrack *ct);
+/* Where that counter lives (for a per-packet check without a call). */
+const uint64_t *conntrack_generation_ref(const struct conntrack *ct);
 
 /* Idle timeout (ns) of e in its present state. */
 uint64_t conntrack_timeout_ns(const struct ct_entry *e);

@@ -38,8 +38,29 @@ static const uint8_t broadcast_mac[ROUTER_MAC_LEN] = {0xff, 0xff, 0xff, 0xff, 0x
 #define EXPIRE_BUDGET 256u
 #define ICMP_BURST 20u
 
+/* The fast path's memory of the last connection one interface forwarded in
+ * one direction (see "fast path" below). Valid while e is set and both
+ * generations still match. */
+struct flow_cache {
+	struct ct_entry *e;
+	uint64_t ct_gen;      /* conntrack_generation when filled */
+	uint32_t cfg_gen;     /* router cfg_gen when filled */
+	uint64_t addrs;       /* the packet's source and destination bytes, in memory order */
+	uint32_t ports;       /* its 4 port bytes, likewise */
+	uint8_t proto;
+	uint8_t dir;          /* enum ct_dir of the packets */
+	uint8_t addr_off;     /* the rewritten address: IPv4 header offset 12 or 16 */
+	uint8_t port_off;     /* the rewritten port: L4 offset 0 or 2 */
+	int32_t out_iface;
+	uint32_t new_addr;    /* its new bytes, in memory order */
+	uint16_t new_port;    /* likewise */
+	uint16_t ip_delta;    /* RFC 1624 sum of the IP header words that change, folded */
+	uint16_t l4_delta;    /* the same for the L4 checksum (pseudo-header and port) */
+};
+
 struct client_slot {
 	bool in_use;
+	struct flow_cache fc; /* this client's packets (original direction) */
 	struct router_client_params p;
 	const struct rule_set *rules[2]; /* [0] IPv4, [1] IPv6 */
 	struct reasm reasm;
@@ -62,6 +83,7 @@ struct uplink {
 	uint8_t gw6_mac[ROUTER_MAC_LEN]; /* learned by ND, else fe:ff:ff:ff:ff:ff */
 	uint32_t arp_tries;
 	uint64_t arp_next_ns;
+	struct flow_cache fc; /* replies from the uplink */
 	struct reasm reasm;
 	struct router_counters ctr;
 };
@@ -86,6 +108,14 @@ struct router {
 	uint16_t local_udp_lo, local_udp_hi;
 	router_dns_observer_fn dns_observer;
 	void *dns_observer_ctx;
+	/* The packet in hand is an IPv6 datagram we reassembled: it may leave
+	 * fragmented again (with its original identification) instead of
+	 * drawing a packet-too-big. Reset for every frame. */
+	bool reassembled_v6;
+	uint32_t reassembled_v6_id;
+	uint32_t cfg_gen; /* bumped by every configuration change: flow caches revalidate */
+	const uint64_t *ct_gen; /* conntrack_generation_ref(ct) */
+	uint64_t fast_frames;   /* forwarded by the fast path */
 };
 
 static const char *const drop_names[DROP_REASON_COUNT] = {
@@ -116,6 +146,7 @@ void router_config_default(struct router_config *cfg)
 	cfg->client_reasm_bytes = 64 * 1024;
 	cfg->uplink_reasm_bytes = 256 * 1024;
 	cfg->icmp_rate_per_s = 100;
+	cfg->fast_path = true;
 }
 
 /* ---- sizing and set-up ------------------------------------------------- */
@@ -184,6 +215,8 @@ bool router_init(struct router **out, struct arena *a, const struct router_confi
 	r->up.gw_mac[0] = 0xfe;
 	memcpy(r->up.gw6_mac, r->up.gw_mac, ROUTER_MAC_LEN);
 	r->icmp_tokens_ns = (uint64_t)ICMP_BURST * 1000000000ull;
+	r->cfg_gen = 1;
+	r->ct_gen = conntrack_generation_ref(r->ct);
 	rebuild_index(r);
 	*out = r;
 	return true;
@@ -365,9 +398,17 @@ static void output_ip(struct router *r, int iface, uint8_t *frame, const struct 
 	}
 	struct frag_ctx fc = {.r = r, .iface = iface};
 	struct fragment_result res;
+	enum fragment_status st;
 	memcpy(fc.eth, start, ETH_HDR_LEN);
-	if (v6 || fragment_ipv4(frame + p->l3_off, p->l3_len, iface_mtu(r, iface), emit_fragment, &fc,
-				&res) != FRAGMENT_DONE)
+	if (!v6)
+		st = fragment_ipv4(frame + p->l3_off, p->l3_len, iface_mtu(r, iface), emit_fragment, &fc,
+				   &res);
+	else if (r->reassembled_v6)
+		st = fragment_ipv6_refragment(frame + p->l3_off, p->l3_len, iface_mtu(r, iface),
+					      r->reassembled_v6_id, emit_fragment, &fc, &res);
+	else
+		st = FRAGMENT_NEED_TOO_BIG;
+	if (st != FRAGMENT_DONE)
 		count_drop(r, iface, DROP_TOO_BIG);
 }
 
@@ -431,7 +472,8 @@ static bool refuse_too_big(struct router *r, int in_iface, int out_iface, const 
 			   const struct packet *p)
 {
 	uint16_t mtu = iface_mtu(r, out_iface);
-	if (p->l3_len <= mtu || (p->family == PACKET_IPV4 && !p->dont_fragment))
+	if (p->l3_len <= mtu || (p->family == PACKET_IPV4 && !p->dont_fragment) ||
+	    (p->family == PACKET_IPV6 && r->reassembled_v6 && mtu >= FRAGMENT_IPV6_MIN_MTU))
 		return false;
 	send_icmp_error(r, in_iface, frame, p, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED,
 			ICMP6_PACKET_TOO_BIG, 0, mtu);
@@ -880,6 +922,351 @@ static void route_from_uplink(struct router *r, uint8_t *frame, size_t len, stru
 	local_input(r, UPLINK_ID, frame, len, p);
 }
 
+/* ---- fast path ----------------------------------------------------------
+ *
+ * Established IPv4 TCP and UDP, the bulk of the traffic, costs here a
+ * fraction of the general path (bench/README.md): a parse of just the
+ * fields it needs, a per-interface cache of the last connection with its
+ * NAT rewrite precomputed, one checksum update per header, direct stores.
+ *
+ * Contract: for every frame it either returns false having changed
+ * nothing (no counter, no table entry, no byte of the frame) except what
+ * the general path would do first anyway — the connection lookup, which
+ * may remove the expired entry it finds — or it does exactly what the
+ * general path would do: the same bytes out, the same counters, the same
+ * conntrack_seen. So it only takes a frame when every check the general
+ * path makes up to its lookup is known to pass (own MAC, untagged IPv4,
+ * no options, not a fragment, header checksum, lengths, the L4 header,
+ * anti-spoofing, destination) and every check after it too (direction and
+ * owner of the entry, not expired, uplink or client still there, within
+ * the MTU, TTL > 1, no DNS observer interested); anything else — IPv6,
+ * ICMP, options, fragments, too big, TTL running out, unknown flows —
+ * returns false and the general path handles it from the start. The
+ * differential tests (tests/unit/test_router_fastpath.c, fuzz_router) run
+ * two routers, with and without, and require identical output.
+ *
+ * Checksums: RFC 1624 eqn. 3, HC' = ~(~HC + sum(~m + m')), is one ones'-
+ * complement sum over the old and new words of every changed field, so the
+ * general path's chain of per-field updates (TTL, address, port, each
+ * folded) equals one update with the precomputed sum of the address and
+ * port terms: the folds keep the value mod 0xffff and keep a non-zero sum
+ * non-zero, which is all the final fold depends on. Fields the general
+ * path leaves alone (an unchanged address or port) contribute no terms
+ * here either (an update with m == m' is not a no-op: it turns 0xffff into
+ * 0). UDP's "no checksum" 0 stays 0 and a computed 0 is sent as 0xffff,
+ * as in nat.c. Validity of a cached entry: conntrack_generation (bumped by
+ * every removal, so the pointer still names the same connection) and
+ * cfg_gen (bumped by every configuration change: addresses, clients,
+ * uplink, MTUs, rules). */
+
+struct fast_pkt {
+	uint8_t *ip;
+	uint8_t *l4;
+	uint64_t addrs;   /* source and destination bytes, in memory order */
+	uint32_t ports;   /* the 4 port bytes, in memory order */
+	uint16_t total;   /* IPv4 total length */
+	uint16_t l4_len;  /* TCP: the IP payload; UDP: the UDP length */
+	uint8_t proto;
+	uint8_t csum_off; /* the L4 checksum field */
+	uint8_t tcp_flags;
+};
+
+/* The fast path is a handful of short steps: calls would cost a tenth of it. */
+#define FAST_INLINE static inline __attribute__((always_inline))
+
+/* Checksum arithmetic below works on 16-bit words in the machine's own
+ * byte order: the ones'-complement sum commutes with swapping the bytes of
+ * every word (RFC 1071 §2(B)), so stored and loaded words need no swaps. */
+FAST_INLINE uint16_t ld16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+FAST_INLINE uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+FAST_INLINE uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+FAST_INLINE void st16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static void fast_invalidate(struct router *r)
+{
+	r->cfg_gen++;
+}
+
+static inline uint16_t fast_fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* True when the 20-byte IPv4 header's checksum verifies, i.e. the
+ * ones'-complement sum of its words is 0xffff (negative zero): the plain
+ * sum is then a non-zero multiple of 0xffff, since each end-around carry
+ * keeps the value mod 0xffff. */
+FAST_INLINE bool fast_ip_csum_ok(const uint8_t *ip)
+{
+	uint64_t acc = (uint64_t)ld32(ip) + ld32(ip + 4) + ld32(ip + 8) + ld32(ip + 12) +
+		       ld32(ip + 16);
+	return acc != 0 && acc % 0xffff == 0;
+}
+
+/* The frame, if it is one the fast path may take: to mac, untagged IPv4
+ * with a 20-byte header, valid checksum and lengths, not a fragment, TTL
+ * above 1, TCP or UDP with a valid header. Mirrors the acceptance of
+ * eth_parse, ipv4_parse, tcp_parse and udp_parse for this subset. */
+FAST_INLINE bool fast_parse(uint8_t *frame, size_t len, const uint8_t *mac, struct fast_pkt *f)
+{
+	if (len < ETH_HDR_LEN + IPV4_HDR_MIN + UDP_HDR_LEN)
+		return false;
+	uint8_t *ip = frame + ETH_HDR_LEN;
+	/* Ethertype IPv4 untagged, version 4 with IHL 5; then neither MF nor
+	 * an offset nor the reserved bit, and TTL > 1. */
+	if (ld32(frame) != ld32(mac) || ld16(frame + 4) != ld16(mac + 4) ||
+	    load_be32(frame + 12) >> 8 != ((uint32_t)ETHERTYPE_IPV4 << 8 | 0x45))
+		return false;
+	uint32_t w = load_be32(ip + 6);
+	uint32_t total = load_be16(ip + 2);
+	if ((w & 0xbfff0000u) != 0 || (w & 0xff00u) <= 0x100u || total > len - ETH_HDR_LEN ||
+	    !fast_ip_csum_ok(ip))
+		return false;
+	uint8_t *l4 = ip + IPV4_HDR_MIN;
+	uint32_t avail = total - IPV4_HDR_MIN; /* wraps when total < 20: fails below */
+	f->proto = (uint8_t)w;
+	if (f->proto == IP_PROTO_TCP) {
+		/* avail <= len - 34, so the 20 bytes read here are in the frame. */
+		if (avail < TCP_HDR_MIN || avail > 0xffff)
+			return false;
+		uint32_t hl = (uint32_t)(l4[12] >> 4) * 4;
+		if (hl < TCP_HDR_MIN || hl > avail)
+			return false;
+		f->l4_len = (uint16_t)avail;
+		f->csum_off = TCP_OFF_CSUM;
+		f->tcp_flags = l4[13];
+	} else if (f->proto == IP_PROTO_UDP) {
+		if (avail < UDP_HDR_LEN || avail > 0xffff)
+			return false;
+		uint32_t ulen = load_be16(l4 + 4);
+		if (ulen < UDP_HDR_LEN || ulen > avail)
+			return false;
+		f->l4_len = (uint16_t)ulen;
+		f->csum_off = UDP_OFF_CSUM;
+		f->tcp_flags = 0;
+	} else {
+		return false;
+	}
+	f->ip = ip;
+	f->l4 = l4;
+	f->total = (uint16_t)total;
+	f->addrs = ld64(ip + IPV4_OFF_SRC);
+	f->ports = ld32(l4);
+	return true;
+}
+
+FAST_INLINE bool fast_cache_hit(const struct router *r, const struct flow_cache *fc,
+				const struct fast_pkt *f)
+{
+	return fc->e && fc->addrs == f->addrs && fc->ports == f->ports && fc->proto == f->proto &&
+	       fc->cfg_gen == r->cfg_gen && fc->ct_gen == *r->ct_gen;
+}
+
+/* The general path's lookup (same tuple, same side effects): the live entry
+ * when the packet belongs to it in direction want, else NULL. */
+static struct ct_entry *fast_lookup(struct router *r, const struct fast_pkt *f, enum ct_dir want)
+{
+	struct ip_addr s = ip_from_v4(f->ip + IPV4_OFF_SRC), d = ip_from_v4(f->ip + IPV4_OFF_DST);
+	struct ct_tuple t =
+		ct_tuple_make(f->proto, &s, load_be16(f->l4), &d, load_be16(f->l4 + 2));
+	enum ct_dir dir;
+	struct ct_entry *e = conntrack_lookup(r->ct, &t, r->now, &dir);
+	return e && dir == want ? e : NULL;
+}
+
+/* ~m + m' over the 16-bit words of a field that changes from old to new. */
+static uint32_t fast_terms(const uint8_t *old_bytes, const uint8_t *new_bytes, size_t n)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i < n; i += 2)
+		sum += (uint16_t)~ld16(old_bytes + i) + (uint32_t)ld16(new_bytes + i);
+	return sum;
+}
+
+/* Remembers e for the packets like f and precomputes their rewrite: the
+ * source (original direction) or destination (replies) address and port
+ * become those of the other tuple, as forward_on_entry does. */
+static void fast_cache_fill(struct router *r, struct flow_cache *fc, const struct fast_pkt *f,
+			    struct ct_entry *e, enum ct_dir dir, int out_iface)
+{
+	bool orig = dir == CT_DIR_ORIG;
+	const struct ct_tuple *to = orig ? &e->tuple[CT_DIR_REPLY] : &e->tuple[CT_DIR_ORIG];
+	const uint8_t *na = ip_v4_bytes(orig ? &to->dst : &to->src);
+	uint8_t np[2];
+	store_be16(np, orig ? to->dport : to->sport);
+	fc->e = e;
+	fc->ct_gen = *r->ct_gen;
+	fc->cfg_gen = r->cfg_gen;
+	fc->addrs = f->addrs;
+	fc->ports = f->ports;
+	fc->proto = f->proto;
+	fc->dir = (uint8_t)dir;
+	fc->out_iface = out_iface;
+	fc->addr_off = orig ? IPV4_OFF_SRC : IPV4_OFF_DST;
+	fc->port_off = orig ? 0 : 2;
+	fc->new_addr = ld32(na);
+	fc->new_port = ld16(np);
+	/* Only fields that change contribute terms, as in nat.c. */
+	uint32_t addr = 0, port = 0;
+	const uint8_t *old_a = f->ip + fc->addr_off;
+	if (ld32(old_a) != fc->new_addr)
+		addr = fast_terms(old_a, na, 4);
+	if (ld16(f->l4 + fc->port_off) != fc->new_port)
+		port = fast_terms(f->l4 + fc->port_off, np, 2);
+	fc->ip_delta = fast_fold(addr);
+	fc->l4_delta = fast_fold(addr + port);
+}
+
+/* Commits a packet the checks have cleared: exactly the general path's
+ * accept_frame counting, nat_decrement_ttl, nat_rewrite (and for csum_blank
+ * packet_fill_l4_checksum), conntrack_seen, output_ip and transmit. */
+FAST_INLINE void fast_forward(struct router *r, int in_iface, const struct flow_cache *fc,
+			      uint8_t *frame, size_t len, const struct fast_pkt *f, uint32_t flags)
+{
+	struct router_counters *ic = ctr_of(r, in_iface);
+	r->fast_frames++;
+	ic->frames_in++;
+	ic->bytes_in += len;
+	r->global.frames_in++;
+	r->global.bytes_in += len;
+
+	uint8_t *ip = f->ip, *l4 = f->l4;
+	uint16_t old_w = ld16(ip + IPV4_OFF_TTL);
+	ip[IPV4_OFF_TTL]--; /* > 1, checked */
+	uint16_t new_w = ld16(ip + IPV4_OFF_TTL);
+	uint32_t sum = (uint32_t)(uint16_t)~ld16(ip + IPV4_OFF_CSUM) + (uint16_t)~old_w + new_w +
+		       fc->ip_delta;
+	st16(ip + IPV4_OFF_CSUM, (uint16_t)~fast_fold(sum));
+	memcpy(ip + fc->addr_off, &fc->new_addr, 4);
+	st16(l4 + fc->port_off, fc->new_port);
+	uint8_t *csum = l4 + f->csum_off;
+	if (flags & ROUTER_RX_CSUM_BLANK) {
+		struct ip_addr s = ip_from_v4(ip + IPV4_OFF_SRC), d = ip_from_v4(ip + IPV4_OFF_DST);
+		store_be16(csum, packet_l4_checksum(&s, &d, f->proto, l4, f->l4_len));
+	} else {
+		uint16_t c = ld16(csum);
+		bool udp = f->proto == IP_PROTO_UDP;
+		if (!(udp && c == 0)) {
+			c = (uint16_t)~fast_fold((uint32_t)(uint16_t)~c + fc->l4_delta);
+			st16(csum, udp && c == 0 ? 0xffff : c);
+		}
+	}
+	conntrack_seen(r->ct, fc->e, (enum ct_dir)fc->dir, f->tcp_flags, r->now);
+
+	/* output_ip (untagged, within the MTU) and transmit. */
+	int out = fc->out_iface;
+	size_t n = ETH_HDR_LEN + (size_t)f->total;
+	router_transmit_fn fn;
+	void *ctx;
+	struct router_counters *oc;
+	if (out == UPLINK_ID) {
+		memcpy(frame, r->up.gw_mac, ETH_ADDR_LEN);
+		memcpy(frame + ETH_ADDR_LEN, r->up.p.mac, ETH_ADDR_LEN);
+		fn = r->up.p.transmit;
+		ctx = r->up.p.transmit_ctx;
+		oc = &r->up.ctr;
+	} else {
+		struct client_slot *c = &r->clients[out];
+		memcpy(frame, c->p.mac, ETH_ADDR_LEN);
+		memcpy(frame + ETH_ADDR_LEN, router_client_side_mac, ETH_ADDR_LEN);
+		fn = c->p.transmit;
+		ctx = c->p.transmit_ctx;
+		oc = &c->ctr;
+	}
+	if (fn && fn(ctx, frame, n)) {
+		oc->frames_out++;
+		oc->bytes_out += n;
+		r->global.frames_out++;
+		r->global.bytes_out += n;
+	} else {
+		count_drop(r, out, DROP_TX_FULL);
+	}
+}
+
+static bool fast_unroutable4(const uint8_t *b)
+{
+	return b[0] == 0 || b[0] == 127 || b[0] >= 224 || (b[0] == 169 && b[1] == 254);
+}
+
+/* router_input_client's fast path (see above). */
+static bool fast_from_client(struct router *r, int id, struct client_slot *c, uint8_t *frame,
+			     size_t len, uint32_t flags)
+{
+	struct fast_pkt f;
+	if (!fast_parse(frame, len, router_client_side_mac, &f) || !c->p.has_ip4 || !r->has_net ||
+	    ld32(f.ip + IPV4_OFF_SRC) != ld32(ip_v4_bytes(&c->p.ip4)))
+		return false;
+	struct flow_cache *fc = &c->fc;
+	if (!fast_cache_hit(r, fc, &f)) {
+		/* What route_from_client checks before its lookup. */
+		const uint8_t *dst = f.ip + IPV4_OFF_DST;
+		if (fast_unroutable4(dst) || ld32(dst) == ld32(ip_v4_bytes(&r->net.our_ip4)))
+			return false;
+		struct ct_entry *e = fast_lookup(r, &f, CT_DIR_ORIG);
+		if (!e || e->mark != (uint32_t)id + 1)
+			return false;
+		fast_cache_fill(r, fc, &f, e, CT_DIR_ORIG, UPLINK_ID);
+	}
+	if (r->now >= fc->e->expires_ns || !r->up.present || f.total > iface_mtu(r, UPLINK_ID))
+		return false;
+	fast_forward(r, id, fc, frame, len, &f, flags);
+	return true;
+}
+
+/* router_input_uplink's fast path (see above); the uplink is present. */
+static bool fast_from_uplink(struct router *r, uint8_t *frame, size_t len, uint32_t flags)
+{
+	struct fast_pkt f;
+	if (!fast_parse(frame, len, r->up.p.mac, &f) || !r->has_net)
+		return false;
+	struct flow_cache *fc = &r->up.fc;
+	if (!fast_cache_hit(r, fc, &f)) {
+		/* What router_input_uplink and route_from_uplink check before
+		 * the lookup: QSB-56 anti-spoofing, and that it is for us. */
+		uint32_t ours = ld32(ip_v4_bytes(&r->net.our_ip4));
+		struct ip_addr src = ip_from_v4(f.ip + IPV4_OFF_SRC);
+		if (ld32(f.ip + IPV4_OFF_DST) != ours || ld32(f.ip + IPV4_OFF_SRC) == ours ||
+		    client_by_addr(r, &src) >= 0)
+			return false;
+		struct ct_entry *e = fast_lookup(r, &f, CT_DIR_REPLY);
+		if (!e)
+			return false;
+		/* forward_on_entry's checks of the client it goes to. */
+		int out = (int)e->mark - 1;
+		if (!client_get(r, out) || client_by_addr(r, &e->tuple[CT_DIR_ORIG].src) != out)
+			return false;
+		fast_cache_fill(r, fc, &f, e, CT_DIR_REPLY, out);
+	}
+	if (r->now >= fc->e->expires_ns || f.total > iface_mtu(r, fc->out_iface) ||
+	    (r->dns_observer && f.proto == IP_PROTO_UDP && load_be16(f.l4) == 53))
+		return false;
+	fast_forward(r, UPLINK_ID, fc, frame, len, &f, flags);
+	return true;
+}
+
 /* ---- input: common part ------------------------------------------------- */
 
 /* Feeds a fragment to the interface's reassembly; on completion the whole
@@ -949,6 +1336,10 @@ static bool reassemble(struct router *r, int iface, uint8_t **frame, size_t *len
 	}
 	if (ETH_HDR_LEN + res.len > FRAME_MAX)
 		return false;
+	if (p->family == PACKET_IPV6) {
+		r->reassembled_v6 = true;
+		r->reassembled_v6_id = p->frag_id;
+	}
 	memcpy(r->work, f + p->l3_off - ETH_HDR_LEN, ETH_HDR_LEN);
 	store_be16(r->work + 12, p->family == PACKET_IPV6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
 	memcpy(r->work + ETH_HDR_LEN, res.datagram, res.len);
@@ -996,14 +1387,13 @@ static bool accept_frame(struct router *r, int iface, const uint8_t *frame, size
 	return false;
 }
 
-void router_input_client(struct router *r, int client, uint8_t *frame, size_t len, uint32_t flags,
-			 uint64_t now_ns)
+/* The general path for a client's frame (the fast path declined it). Not
+ * inlined so that the fast path does not pay for its stack frame. */
+static __attribute__((noinline)) void input_client(struct router *r, int client,
+						   struct client_slot *c, uint8_t *frame,
+						   size_t len, uint32_t flags)
 {
-	struct client_slot *c = client_get(r, client);
 	struct packet p;
-	if (!c)
-		return;
-	r->now = now_ns;
 	if (!accept_frame(r, client, frame, len, &p))
 		return;
 	if (p.family == PACKET_ARP) {
@@ -1038,13 +1428,24 @@ void router_input_client(struct router *r, int client, uint8_t *frame, size_t le
 	route_from_client(r, client, frame, len, &p, l4_partial);
 }
 
-void router_input_uplink(struct router *r, uint8_t *frame, size_t len, uint32_t flags,
+void router_input_client(struct router *r, int client, uint8_t *frame, size_t len, uint32_t flags,
 			 uint64_t now_ns)
 {
-	struct packet p;
-	if (!r->up.present)
+	struct client_slot *c = client_get(r, client);
+	if (!c)
 		return;
 	r->now = now_ns;
+	r->reassembled_v6 = false;
+	if (r->cfg.fast_path && fast_from_client(r, client, c, frame, len, flags))
+		return;
+	input_client(r, client, c, frame, len, flags);
+}
+
+/* The general path for a frame from the uplink (see input_client). */
+static __attribute__((noinline)) void input_uplink(struct router *r, uint8_t *frame, size_t len,
+						   uint32_t flags)
+{
+	struct packet p;
 	if (!accept_frame(r, UPLINK_ID, frame, len, &p))
 		return;
 	if (p.family == PACKET_ARP) {
@@ -1078,11 +1479,37 @@ void router_input_uplink(struct router *r, uint8_t *frame, size_t len, uint32_t 
 	route_from_uplink(r, frame, len, &p, l4_partial);
 }
 
+void router_input_uplink(struct router *r, uint8_t *frame, size_t len, uint32_t flags,
+			 uint64_t now_ns)
+{
+	if (!r->up.present)
+		return;
+	r->now = now_ns;
+	r->reassembled_v6 = false;
+	if (r->cfg.fast_path && fast_from_uplink(r, frame, len, flags))
+		return;
+	input_uplink(r, frame, len, flags);
+}
+
 /* ---- configuration ------------------------------------------------------ */
+
+/* A NAT connection made with an address we no longer have can never work
+ * again (replies would go to the old address) and its frames would leave
+ * with a source that is not ours: they go when our address changes. */
+static bool keep_unless_natted_to(const struct ct_entry *e, void *ctx)
+{
+	const struct ip_addr *old = ctx;
+	return !(e->flags & CT_F_NAT) || !ip_equal(&e->tuple[CT_DIR_REPLY].dst, old);
+}
 
 void router_set_net_config(struct router *r, const struct router_net_config *nc)
 {
+	fast_invalidate(r);
 	bool changed = !r->has_net || !ip_equal(&nc->gateway4, &r->net.gateway4);
+	if (r->has_net && !ip_equal(&nc->our_ip4, &r->net.our_ip4))
+		conntrack_remove_if(r->ct, NULL, keep_unless_natted_to, &r->net.our_ip4);
+	if (r->has_net && r->net.has_ip6 && (!nc->has_ip6 || !ip_equal(&nc->our_ip6, &r->net.our_ip6)))
+		conntrack_remove_if(r->ct, NULL, keep_unless_natted_to, &r->net.our_ip6);
 	r->net = *nc;
 	r->has_net = true;
 	if (changed) {
@@ -1095,6 +1522,7 @@ void router_set_net_config(struct router *r, const struct router_net_config *nc)
 
 void router_set_uplink(struct router *r, const struct router_uplink_params *p)
 {
+	fast_invalidate(r);
 	r->up.present = true;
 	r->up.p = *p;
 	r->up.gw_mac_learned = false;
@@ -1106,6 +1534,7 @@ void router_set_uplink(struct router *r, const struct router_uplink_params *p)
 
 void router_clear_uplink(struct router *r)
 {
+	fast_invalidate(r);
 	r->up.present = false;
 	r->up.p.transmit = NULL;
 }
@@ -1131,6 +1560,7 @@ int router_add_client(struct router *r, const struct router_client_params *p)
 		c->reasm = keep;
 		c->in_use = true;
 		c->p = *p;
+		fast_invalidate(r);
 		rebuild_index(r);
 		return (int)i;
 	}
@@ -1150,6 +1580,7 @@ void router_remove_client(struct router *r, int client)
 	reasm_expire(&c->reasm, UINT64_MAX, NULL, NULL);
 	c->in_use = false;
 	c->rules[0] = c->rules[1] = NULL;
+	fast_invalidate(r);
 	rebuild_index(r);
 }
 
@@ -1183,6 +1614,7 @@ void router_set_rules(struct router *r, int client, bool ipv6, const struct rule
 	if (!c)
 		return;
 	c->rules[ipv6 ? 1 : 0] = rules;
+	fast_invalidate(r);
 	const struct ip_addr *a = ipv6 ? (c->p.has_ip6 ? &c->p.ip6 : NULL)
 				       : (c->p.has_ip4 ? &c->p.ip4 : NULL);
 	if (!a)
@@ -1196,6 +1628,7 @@ void router_set_rules(struct router *r, int client, bool ipv6, const struct rule
 void router_set_local_udp(struct router *r, uint16_t lo, uint16_t hi, router_local_udp_fn fn,
 			  void *ctx)
 {
+	fast_invalidate(r);
 	r->local_udp = fn;
 	r->local_udp_ctx = ctx;
 	r->local_udp_lo = lo;
@@ -1244,6 +1677,7 @@ bool router_send_local_udp(struct router *r, const struct ip_addr *dst, uint16_t
 
 void router_set_dns_observer(struct router *r, router_dns_observer_fn fn, void *ctx)
 {
+	fast_invalidate(r);
 	r->dns_observer = fn;
 	r->dns_observer_ctx = ctx;
 }
@@ -1283,6 +1717,11 @@ const struct router_counters *router_client_counters(const struct router *r, int
 const struct router_counters *router_uplink_counters(const struct router *r)
 {
 	return &r->up.ctr;
+}
+
+uint64_t router_fast_path_frames(const struct router *r)
+{
+	return r->fast_frames;
 }
 
 struct conntrack *router_conntrack(struct router *r)

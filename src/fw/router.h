@@ -42,10 +42,14 @@ struct router_config {
 	uint32_t client_reasm_bytes; /* reassembly budget per client interface */
 	uint32_t uplink_reasm_bytes; /* reassembly budget of the uplink */
 	uint32_t icmp_rate_per_s;    /* generated ICMP errors per second, all links */
+	/* The established-flow fast path (router.c, "fast path"): same frames
+	 * out, same counters, same table as without it, only cheaper. Off only
+	 * to prove that (tests/unit/test_router_fastpath.c, fuzz_router). */
+	bool fast_path;
 };
 
 /* Defaults: 32 clients, 5,000 connections, 64 KiB reassembly per client and
- * 256 KiB for the uplink, 100 ICMP errors per second. */
+ * 256 KiB for the uplink, 100 ICMP errors per second, fast path on. */
 void router_config_default(struct router_config *cfg);
 
 /* Addresses and identity of the uplink side, from QubesDB or the command line. */
@@ -164,6 +168,10 @@ void router_tick(struct router *r, uint64_t now_ns);
 const struct router_counters *router_global_counters(const struct router *r);
 const struct router_counters *router_client_counters(const struct router *r, int client);
 const struct router_counters *router_uplink_counters(const struct router *r);
+
+/* Frames the established-flow fast path forwarded (also counted in the
+ * counters above like any other): for status reporting and tests. */
+uint64_t router_fast_path_frames(const struct router *r);
 
 /* The connection table (for status reporting and tests). */
 struct conntrack *router_conntrack(struct router *r);

@@ -28,6 +28,12 @@
 #define LAPIC_2M_INDEX 0x7f7 /* 0xfee00000 >> 21 */
 #define START_MAGIC 0x336ec578
 #define BOOT_STACK_SIZE 65536
+/* The GFN window for grant-table frames and foreign mappings (spec §5.3):
+ * 4 GiB .. 4 GiB + 64 MiB, identity-mapped with 32 x 2 MiB pages through
+ * PDPT[4]. Must match GNT_WINDOW_BASE/GNT_WINDOW_SIZE in pvh/gnttab.h. The
+ * GFNs are holes until Xen puts a frame there; only mapped slots are used. */
+#define GNT_WINDOW_PDPT_INDEX 4
+#define GNT_WINDOW_2M_PAGES 32
 
 /* The one ELF note PVH needs (spec §1.1): name "Xen", type
  * XEN_ELFNOTE_PHYS32_ENTRY, a 32-bit physical entry address. */
@@ -84,6 +90,21 @@ pvh_start32:
 	incl %ecx
 	cmpl $2048, %ecx
 	jb 2b
+
+	/* PDPT[4] -> the grant window's page directory: 2 MiB pages at
+	 * 4 GiB + i * 2 MiB (high dword 1 = bit 32 of the address). */
+	movl $boot_pd_gnt, %eax
+	orl $(PTE_P | PTE_RW), %eax
+	movl %eax, boot_pdpt + GNT_WINDOW_PDPT_INDEX * 8
+	xorl %ecx, %ecx
+4:	movl %ecx, %eax
+	shll $21, %eax
+	orl $(PTE_P | PTE_RW | PTE_PS), %eax
+	movl %eax, boot_pd_gnt(, %ecx, 8)
+	movl $1, boot_pd_gnt + 4(, %ecx, 8)
+	incl %ecx
+	cmpl $GNT_WINDOW_2M_PAGES, %ecx
+	jb 4b
 
 	/* 0xfee00000..0xffffffff in 4 KiB pages: the LAPIC page uncached,
 	 * Xen's special pages (0xfeff8000..) ordinary write-back memory. */
@@ -195,6 +216,8 @@ boot_pdpt:
 boot_pd:
 	.skip 4 * 4096
 boot_pt_top:
+	.skip 4096
+boot_pd_gnt:
 	.skip 4096
 	.balign 16
 	.globl boot_stack_bottom

@@ -81,34 +81,32 @@ void evtchn_unmask(evtchn_port_t port)
 	}
 }
 
-uint32_t evtchn_demux(evtchn_handler fn, void *ctx)
+size_t evtchn_take_pending(evtchn_port_t *ports, size_t cap)
 {
 	volatile struct vcpu_info *v;
-	uint64_t sel;
-	uint32_t fired = 0;
+	size_t n = 0;
 
-	if (!shared)
+	if (!shared || cap == 0)
 		return 0;
 	v = &shared->vcpu_info[0];
+	/* Clear first (spec §3.2): an event arriving during the scan then
+	 * raises upcall_pending again, which evtchn_block() sees. */
 	__atomic_store_n(&v->evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
-	sel = __atomic_exchange_n(&v->evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
-	while (sel) {
-		uint32_t w = (uint32_t)__builtin_ctzll(sel);
-		uint64_t ready;
-		sel &= sel - 1;
-		ready = __atomic_load_n(&shared->evtchn_pending[w], __ATOMIC_SEQ_CST) &
-			~__atomic_load_n(&shared->evtchn_mask[w], __ATOMIC_SEQ_CST);
-		while (ready) {
+	(void)__atomic_exchange_n(&v->evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
+	for (uint32_t w = 0; w < EVTCHN_2L_WORDS && n < cap; w++) {
+		uint64_t ready = __atomic_load_n(&shared->evtchn_pending[w], __ATOMIC_SEQ_CST) &
+				 ~__atomic_load_n(&shared->evtchn_mask[w], __ATOMIC_SEQ_CST);
+		while (ready && n < cap) {
 			uint32_t b = (uint32_t)__builtin_ctzll(ready);
 			uint64_t bit = 1ull << b;
 			ready &= ready - 1;
-			__atomic_fetch_or(&shared->evtchn_mask[w], bit, __ATOMIC_SEQ_CST);
-			__atomic_fetch_and(&shared->evtchn_pending[w], ~bit, __ATOMIC_SEQ_CST);
-			fn(w * 64 + b, ctx);
-			fired++;
+			/* Report only what we cleared ourselves. */
+			if (__atomic_fetch_and(&shared->evtchn_pending[w], ~bit, __ATOMIC_SEQ_CST) &
+			    bit)
+				ports[n++] = w * 64 + b;
 		}
 	}
-	return fired;
+	return n;
 }
 
 void evtchn_block(uint64_t deadline_ns)

@@ -3,14 +3,15 @@
  * Delivery: the per-vCPU upcall vector (CPU_UPCALL_VECTOR), whose handler
  * only EOIs the LAPIC; HVM_PARAM_CALLBACK_IRQ is set non-zero so the
  * toolstack treats us as PV-aware. Interrupts are enabled only inside
- * evtchn_block(), so no handler ever interrupts C code. All demultiplexing
- * happens in the main loop through evtchn_demux(). A port that fired stays
- * masked until its owner calls evtchn_unmask() after handling it, so a busy
- * peer cannot raise upcalls faster than we serve it. */
+ * evtchn_block(), so no handler ever interrupts C code, and an upcall only
+ * ever ends a hlt: a busy peer cannot interrupt us more often than we
+ * block. All demultiplexing happens in the main loop through
+ * evtchn_take_pending(). Ports in use stay unmasked; the rest stay masked. */
 #ifndef PVH_EVTCHN_H
 #define PVH_EVTCHN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pvh/xen_abi.h"
@@ -25,12 +26,12 @@ volatile struct shared_info *evtchn_shared_info(void);
 /* VIRQ_TIMER's port (fires when the evtchn_block deadline passes). */
 evtchn_port_t evtchn_timer_port(void);
 
-typedef void (*evtchn_handler)(evtchn_port_t port, void *ctx);
-
-/* Collects fired ports: clears upcall_pending, takes the selector, and for
- * every pending unmasked port masks it, clears pending and calls fn.
- * Returns the number of ports handed to fn. */
-uint32_t evtchn_demux(evtchn_handler fn, void *ctx);
+/* hv.h's view (hv_evtchn_take_pending): clears upcall_pending and the
+ * selector, then scans every word of the pending bitmap (so ports left
+ * over when cap was reached are found by the next call), and for each
+ * pending unmasked port clears its pending bit and reports it, ascending,
+ * up to cap. Ports stay unmasked. Returns the count. */
+size_t evtchn_take_pending(evtchn_port_t *ports, size_t cap);
 
 void evtchn_mask(evtchn_port_t port);
 /* Unmasks; when the port became pending meanwhile, asks Xen to re-deliver. */

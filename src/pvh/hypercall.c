@@ -147,6 +147,38 @@ long hypercall_evtchn_bind_virq(uint32_t virq, evtchn_port_t *port)
 	return rc;
 }
 
+long hypercall_evtchn_alloc_unbound(uint16_t remote_dom, evtchn_port_t *port)
+{
+	struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = remote_dom };
+	long rc = hypercall_raw(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
+				(uintptr_t)&a, 0, 0, 0);
+
+	*port = rc == 0 ? a.port : 0;
+	return rc;
+}
+
+long hypercall_evtchn_bind_interdomain(uint16_t remote_dom, evtchn_port_t remote_port,
+				       evtchn_port_t *port)
+{
+	struct evtchn_bind_interdomain b = { .remote_dom = remote_dom, .remote_port = remote_port };
+	long rc = hypercall_raw(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
+				(uintptr_t)&b, 0, 0, 0);
+
+	*port = rc == 0 ? b.local_port : 0;
+	return rc;
+}
+
+long hypercall_evtchn_close(evtchn_port_t port)
+{
+	struct evtchn_close c = { .port = port };
+	return hypercall_raw(__HYPERVISOR_event_channel_op, EVTCHNOP_close, (uintptr_t)&c, 0, 0, 0);
+}
+
+long hypercall_grant_table_op(unsigned cmd, void *ops, uint32_t count)
+{
+	return hypercall_raw(__HYPERVISOR_grant_table_op, cmd, (uintptr_t)ops, count, 0, 0);
+}
+
 long hypercall_set_timer_op(uint64_t deadline_ns)
 {
 	return hypercall_raw(__HYPERVISOR_set_timer_op, deadline_ns, 0, 0, 0, 0);

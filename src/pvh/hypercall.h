@@ -43,6 +43,13 @@ long hypercall_evtchn_send(evtchn_port_t port);
 long hypercall_evtchn_unmask(evtchn_port_t port);
 /* Binds a VIRQ (e.g. VIRQ_TIMER) on vCPU 0; *port receives the local port. */
 long hypercall_evtchn_bind_virq(uint32_t virq, evtchn_port_t *port);
+/* EVTCHNOP_alloc_unbound / bind_interdomain / close (spec §2.4). */
+long hypercall_evtchn_alloc_unbound(uint16_t remote_dom, evtchn_port_t *port);
+long hypercall_evtchn_bind_interdomain(uint16_t remote_dom, evtchn_port_t remote_port,
+				       evtchn_port_t *port);
+long hypercall_evtchn_close(evtchn_port_t port);
+/* GNTTABOP_* on an array of count ops (spec §5); per-op status inside. */
+long hypercall_grant_table_op(unsigned cmd, void *ops, uint32_t count);
 long hypercall_set_timer_op(uint64_t deadline_ns);
 long hypercall_sched_yield(void);
 long hypercall_sched_shutdown(uint32_t reason);

@@ -107,6 +107,14 @@ bool mem_init(bool xen)
 	return true;
 }
 
+bool mem_overlaps_ram(uint64_t start, uint64_t end)
+{
+	for (uint32_t i = 0; i < ram_count; i++)
+		if (ram[i].start < end && ram[i].end > start)
+			return true;
+	return false;
+}
+
 const struct mem_info *mem_info(void)
 {
 	return &info;

@@ -30,6 +30,8 @@ struct mem_info {
 bool mem_init(bool xen);
 
 const struct mem_info *mem_info(void);
+/* True when any RAM range of the map overlaps [start, end). */
+bool mem_overlaps_ram(uint64_t start, uint64_t end);
 struct arena *mem_arena(void);
 
 #endif

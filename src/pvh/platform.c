@@ -23,6 +23,7 @@
 #include "pvh/evtchn.h"
 #include "pvh/hypercall.h"
 #include "pvh/mem.h"
+#include "pvh/pvh_app.h"
 #include "pvh/time.h"
 #include "qubes/cmdline.h"
 
@@ -87,42 +88,6 @@ _Noreturn void platform_panic(const char *message)
 		console_printf_sync("qubes-firewall: PANIC: %s\n", message);
 	}
 	platform_stop_crash();
-}
-
-/* The application's step, called once per loop iteration with the
- * current time; returns false when the application has finished and
- * sets *deadline_ns to when it next needs to run.
- * HOOK: src/app does not exist yet. When it does, call its step function
- * here (and its start-up from platform_main_loop before the loop). */
-static bool app_step(uint64_t now_ns, uint64_t *deadline_ns)
-{
-	(void)now_ns;
-	*deadline_ns = 0;
-	return false;
-}
-
-static void ignore_port(evtchn_port_t port, void *ctx)
-{
-	(void)ctx;
-	if (port != evtchn_timer_port())
-		log_debug("evtchn: port %u fired with no owner", (unsigned)port);
-	evtchn_unmask(port);
-}
-
-void platform_main_loop(void)
-{
-	for (;;) {
-		uint64_t now = time_now_ns();
-		uint64_t deadline;
-
-		clock_set_now(now);
-		(void)evtchn_demux(ignore_port, NULL);
-		if (!app_step(now, &deadline))
-			break;
-		platform_drain_log();
-		evtchn_block(deadline);
-	}
-	platform_drain_log();
 }
 
 static const char *level_name(enum log_level l)
@@ -220,6 +185,8 @@ __attribute__((noinline)) static void test_fault(void)
 
 _Noreturn void kmain(uint32_t start_info_paddr)
 {
+	uint32_t reason;
+
 	cpu_init();
 	bootinfo_capture(start_info_paddr);
 	hypercall_detect(&xen);
@@ -251,6 +218,9 @@ _Noreturn void kmain(uint32_t start_info_paddr)
 		 console_on_xen_ring() ? "PV ring" : "debug port 0xe9",
 		 time_is_pvclock() ? "pvclock" : "TSC");
 	console_printf("qubes-firewall: Xen detected\n");
-	platform_main_loop();
-	platform_poweroff();
+	reason = pvh_app_run(&options, &xen);
+	log_info("qubes-firewall: stopping (%s)", reason == SHUTDOWN_reboot ? "reboot" : "poweroff");
+	platform_drain_log();
+	console_flush_sync();
+	stop(reason, PLATFORM_EXIT_HALT);
 }

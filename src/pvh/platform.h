@@ -1,5 +1,6 @@
-/* platform.h — the unikernel's top level: start-up (kmain), the main loop
- * hook for the application, and the ways the domain stops.
+/* platform.h — the unikernel's top level: start-up (kmain), which hands
+ * over to the application's loop (pvh/pvh_app.h), and the ways the domain
+ * stops.
  *
  * Stopping: under Xen SCHEDOP_shutdown (poweroff, or crash on fatal
  * errors, spec §10); without Xen the QEMU isa-debug-exit port (0xf4), so a
@@ -17,10 +18,6 @@
 
 /* Entry from boot.S, with the hvm_start_info physical address. */
 _Noreturn void kmain(uint32_t start_info_paddr);
-
-/* The event loop. Returns when the application has finished (today: at
- * once, the application in src/app does not exist yet). */
-void platform_main_loop(void);
 
 /* Moves the base log ring (base/log.h) to the console and flushes it. */
 void platform_drain_log(void);

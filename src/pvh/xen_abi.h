@@ -65,6 +65,7 @@ _Static_assert(sizeof(struct e820_entry) == 20, "e820 entry size");
 #define __HYPERVISOR_set_timer_op 15
 #define __HYPERVISOR_xen_version 17
 #define __HYPERVISOR_console_io 18
+#define __HYPERVISOR_grant_table_op 20
 #define __HYPERVISOR_sched_op 29
 #define __HYPERVISOR_event_channel_op 32
 #define __HYPERVISOR_hvm_op 34
@@ -76,6 +77,7 @@ _Static_assert(sizeof(struct e820_entry) == 20, "e820 entry size");
 #define XENMEM_add_to_physmap 7
 #define XENMEM_memory_map 9
 #define XENMAPSPACE_shared_info 0u
+#define XENMAPSPACE_grant_table 1u
 
 struct xen_add_to_physmap {
 	uint16_t domid;
@@ -139,8 +141,11 @@ struct sched_shutdown {
 };
 
 /* ---- event_channel_op (§2.4) ---- */
+#define EVTCHNOP_bind_interdomain 0
 #define EVTCHNOP_bind_virq 1
+#define EVTCHNOP_close 3
 #define EVTCHNOP_send 4
+#define EVTCHNOP_alloc_unbound 6
 #define EVTCHNOP_unmask 9
 
 typedef uint32_t evtchn_port_t;
@@ -150,6 +155,26 @@ struct evtchn_send {
 };
 
 #define VIRQ_TIMER 0u
+
+struct evtchn_bind_interdomain {
+	uint16_t remote_dom;
+	uint16_t pad;
+	evtchn_port_t remote_port;
+	evtchn_port_t local_port; /* out */
+};
+_Static_assert(sizeof(struct evtchn_bind_interdomain) == 0xc, "bind_interdomain size");
+_Static_assert(offsetof(struct evtchn_bind_interdomain, remote_port) == 4, "remote_port");
+
+struct evtchn_alloc_unbound {
+	uint16_t dom;
+	uint16_t remote_dom;
+	evtchn_port_t port; /* out */
+};
+_Static_assert(sizeof(struct evtchn_alloc_unbound) == 8, "alloc_unbound size");
+
+struct evtchn_close {
+	evtchn_port_t port;
+};
 
 struct evtchn_bind_virq {
 	uint32_t virq;
@@ -208,6 +233,90 @@ _Static_assert(offsetof(struct shared_info, evtchn_pending) == 0x800, "evtchn_pe
 _Static_assert(offsetof(struct shared_info, evtchn_mask) == 0xa00, "evtchn_mask");
 _Static_assert(offsetof(struct shared_info, wc_version) == 0xc00, "wc_version");
 _Static_assert(offsetof(struct shared_info, wc_sec_hi) == 0xc0c, "wc_sec_hi");
+
+/* ---- grant tables v1 (§5) ---- */
+#define GNTTABOP_map_grant_ref 0
+#define GNTTABOP_unmap_grant_ref 1
+#define GNTTABOP_copy 5
+#define GNTTABOP_query_size 6
+
+#define GNTTAB_NR_RESERVED_ENTRIES 8u
+#define GNTTAB_ENTRIES_PER_FRAME 512u
+
+#define GTF_permit_access 0x1u
+#define GTF_readonly 0x4u
+#define GTF_reading 0x8u
+#define GTF_writing 0x10u
+
+#define GNTMAP_host_map 0x2u
+#define GNTMAP_readonly 0x4u
+
+#define GNTCOPY_source_gref 0x1u
+#define GNTCOPY_dest_gref 0x2u
+
+struct grant_entry_v1 {
+	uint16_t flags;
+	uint16_t domid;
+	uint32_t frame;
+};
+_Static_assert(sizeof(struct grant_entry_v1) == 8, "grant_entry_v1 size");
+
+struct gnttab_query_size {
+	uint16_t dom;
+	uint16_t pad;
+	uint32_t nr_frames;     /* out */
+	uint32_t max_nr_frames; /* out */
+	int16_t status;         /* out */
+	uint16_t pad2;
+};
+_Static_assert(sizeof(struct gnttab_query_size) == 0x10, "gnttab_query_size size");
+_Static_assert(offsetof(struct gnttab_query_size, status) == 0xc, "query_size.status");
+
+struct gnttab_map_grant_ref {
+	uint64_t host_addr;     /* guest-physical address of the slot (PVH) */
+	uint32_t flags;
+	uint32_t ref;
+	uint16_t dom;
+	int16_t status;         /* out */
+	uint32_t handle;        /* out */
+	uint64_t dev_bus_addr;  /* out */
+};
+_Static_assert(sizeof(struct gnttab_map_grant_ref) == 0x20, "map_grant_ref size");
+_Static_assert(offsetof(struct gnttab_map_grant_ref, dom) == 0x10, "map.dom");
+_Static_assert(offsetof(struct gnttab_map_grant_ref, status) == 0x12, "map.status");
+_Static_assert(offsetof(struct gnttab_map_grant_ref, handle) == 0x14, "map.handle");
+
+struct gnttab_unmap_grant_ref {
+	uint64_t host_addr;
+	uint64_t dev_bus_addr;
+	uint32_t handle;
+	int16_t status;         /* out */
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct gnttab_unmap_grant_ref) == 0x18, "unmap_grant_ref size");
+_Static_assert(offsetof(struct gnttab_unmap_grant_ref, status) == 0x14, "unmap.status");
+
+struct gnttab_copy_ptr {
+	uint64_t u;             /* grant ref (low 32 bits) or our GFN */
+	uint16_t domid;
+	uint16_t offset;
+	uint32_t pad;
+};
+
+struct gnttab_copy {
+	struct gnttab_copy_ptr source;
+	struct gnttab_copy_ptr dest;
+	uint16_t len;
+	uint16_t flags;
+	int16_t status;         /* out */
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct gnttab_copy) == 0x28, "gnttab_copy size");
+_Static_assert(offsetof(struct gnttab_copy, dest) == 0x10, "copy.dest");
+_Static_assert(offsetof(struct gnttab_copy, dest.domid) == 0x18, "copy.dest.domid");
+_Static_assert(offsetof(struct gnttab_copy, dest.offset) == 0x1a, "copy.dest.offset");
+_Static_assert(offsetof(struct gnttab_copy, len) == 0x20, "copy.len");
+_Static_assert(offsetof(struct gnttab_copy, status) == 0x24, "copy.status");
 
 /* ---- console ring (§7.1) ---- */
 #define XENCONS_IN_SIZE 1024u

@@ -37,4 +37,33 @@ struct netdev_callbacks {
 	void *ctx;
 };
 
+/* Parses a XenStore "mac" value "xx:xx:xx:xx:xx:xx" (hex digits, either
+ * case, exactly 17 characters); false (mac untouched) on anything else. */
+static inline bool netdev_parse_mac(const char *s, uint8_t mac[6])
+{
+	uint8_t out[6];
+	for (int i = 0; i < 6; i++) {
+		uint8_t b = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = s[i * 3 + k];
+			uint8_t d;
+			if (c >= '0' && c <= '9')
+				d = (uint8_t)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				d = (uint8_t)(c - 'a' + 10);
+			else if (c >= 'A' && c <= 'F')
+				d = (uint8_t)(c - 'A' + 10);
+			else
+				return false;
+			b = (uint8_t)(b << 4 | d);
+		}
+		out[i] = b;
+		if (s[i * 3 + 2] != (i == 5 ? '\0' : ':'))
+			return false;
+	}
+	for (int i = 0; i < 6; i++)
+		mac[i] = out[i];
+	return true;
+}
+
 #endif

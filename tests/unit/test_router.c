@@ -836,6 +836,35 @@ static void test_removed_client_connections_gone(void **state)
 	assert_null(router_client_counters(W->r, W->id2));
 }
 
+static void test_address_change_ends_nat_connections(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
+	assert_int_equal(W->up.n, 1);
+	struct ct_stats st;
+	conntrack_get_stats(router_conntrack(W->r), &st);
+	assert_int_equal(st.in_use, 1);
+	/* dom0 gives the firewall another address (a new netvm network). */
+	static const uint8_t new_ip[4] = {10, 137, 0, 66};
+	struct router_net_config nc = {0};
+	nc.our_ip4 = ip_from_v4(new_ip);
+	nc.gateway4 = ip_from_v4(netvm_ip);
+	nc.dns[0] = ip_from_v4(dns_ip);
+	nc.dns[1] = ip_from_v4(dns_ip);
+	router_set_net_config(W->r, &nc);
+	conntrack_get_stats(router_conntrack(W->r), &st);
+	assert_int_equal(st.in_use, 0);
+	/* The same flow goes out again from the new address, never the old. */
+	clear_captures();
+	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
+	assert_int_equal(W->up.n, 1);
+	struct packet p = parse_ok(&W->up, 0);
+	assert_memory_equal(ip_v4_bytes(&p.src), new_ip, 4);
+}
+
 static void test_garbage_frames_counted_not_forwarded(void **state)
 {
 	(void)state;
@@ -878,6 +907,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ipv6_neighbour_solicitation_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_uplink_neighbour_solicitation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_client_connections_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_change_ends_nat_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_frames_counted_not_forwarded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

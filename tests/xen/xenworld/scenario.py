@@ -1,0 +1,349 @@
+"""The acceptance scenario run inside dom0 (docs/xen-tier.md).
+
+Builds the per-run overlay archive appended to the dom0 initramfs:
+/xenworld/run.sh (the scenario, reporting `XW <tag> <text>` lines on the
+console), the unikernel, our dom0 daemons, the xl configs, the firewall's
+QubesDB contents and the Linux client's initramfs.
+
+What dom0 writes comes from tests/sim/qubessim/world.py, the same module the
+simulated tier uses, so both tiers feed the firewall the same keys.
+"""
+
+import gzip
+import os
+import shlex
+
+from . import cpio
+
+KEY_SEP = '\t'
+
+# Addressing: Qubes' 10.137.0.<qid> (qubes-protocols.md §5.1). dom0 stands in
+# for sys-net (qid 2) with the gateway address on a bridge with no ports but
+# the firewall's uplink vif.
+NETVM_QID = 2
+FW_QID = 3
+CLIENT_QID = 20
+FW_NAME = 'fw'
+CLIENT_NAME = 'client'
+FW_UPLINK_MAC = '00:16:3e:5e:6c:03'
+CLIENT_MAC = '00:16:3e:5e:6c:00'
+TCP_PORT = 7777
+FW_MEMORY_MB = 32
+
+
+def world_objects():
+    from qubessim import world   # tests/sim on sys.path (test_real_xen.py)
+    netvm = world.netvm(name='sys-net', qid=NETVM_QID, domid=0)
+    fw = world.firewall_vm(name=FW_NAME, qid=FW_QID, domid=1, mac=FW_UPLINK_MAC)
+    client = world.VM(name=CLIENT_NAME, qid=CLIENT_QID, domid=2, mac=CLIENT_MAC,
+                      rules=['action=accept'], policy='drop')
+    return world, netvm, fw, client
+
+
+def qdb_keys_file(world, fw, netvm):
+    """The firewall's QubesDB at start (no client connected yet)."""
+    lines = []
+    for k, v in world.firewall_qdb_entries(fw, netvm, clients=()):
+        assert KEY_SEP not in v and '\n' not in v
+        lines.append('%s%s%s' % (k, KEY_SEP, v))
+    return '\n'.join(lines) + '\n'
+
+
+def rule_commands(world, client, rules, policy):
+    """dom0's rule update for the client (qubes-protocols.md §6.1) as
+    qubesdb-dom0 stdin commands: RM "<base>/", WRITE policy, WRITE NNNN...,
+    WRITE base "" (the commit)."""
+    entries = world.rule_entries(client.ip, policy, world.rules_for_family(rules, False))
+    base = '/qubes-firewall/%s' % client.ip
+    cmds = ['R %s/' % base]
+    cmds += ['W %s %s' % (k, v) if v else 'W %s' % k for k, v in entries]
+    return cmds
+
+
+FW_CFG = '''name = "{name}"
+type = "pvh"
+kernel = "/xenworld/qubes-firewall.xen"
+cmdline = "{cmdline}"
+memory = {mem}
+maxmem = {mem}
+vcpus = 1
+vif = [ 'mac={mac},bridge=xenbr0,script=/etc/xen/scripts/vif-min,ip={ip}' ]
+on_crash = "preserve"
+on_reboot = "destroy"
+on_poweroff = "destroy"
+'''
+
+CLIENT_CFG = '''name = "{name}"
+type = "pvh"
+kernel = "/root/guests/vmlinuz"
+ramdisk = "/xenworld/client.cpio.gz"
+extra = "console=hvc0 quiet loglevel=3 xwc_ip={ip} xwc_gw={gw} xwc_target={target} xwc_port={port}"
+memory = 96
+vcpus = 1
+vif = [ 'backend={fw},mac={mac},ip={ip}' ]
+on_crash = "preserve"
+on_reboot = "destroy"
+on_poweroff = "destroy"
+'''
+
+# The Linux client: netfront, Qubes-style addressing (/32, gateway via a
+# permanent neighbour entry to fe:ff:ff:ff:ff:ff, qubes-protocols.md §5.5),
+# then one ping + one TCP exchange per second, each reported on hvc0.
+CLIENT_INIT = r'''#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+for kv in $(cat /proc/cmdline); do
+	case $kv in xwc_*=*) eval "${kv%%=*}=${kv#*=}" ;; esac
+done
+echo "XWC init $(cut -d' ' -f1 /proc/uptime)"
+insmod /xen-netfront.ko
+n=0
+while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 100 ]; do n=$((n + 1)); sleep 0.2; done
+ip link set lo up
+ip link set eth0 up
+ip addr add $xwc_ip/32 dev eth0
+ip route add $xwc_gw dev eth0
+ip route add default via $xwc_gw dev eth0
+arp -i eth0 -s $xwc_gw fe:ff:ff:ff:ff:ff
+echo "XWC net-up $(cat /sys/class/net/eth0/operstate) $(cut -d' ' -f1 /proc/uptime)"
+i=0
+while [ $i -lt 1000 ]; do
+	i=$((i + 1))
+	if ping -c 1 -W 2 $xwc_target >/dev/null 2>&1; then p=OK; else p=FAIL; fi
+	r=$(echo "hello-from-client $i" | timeout 4 nc -w 3 $xwc_target $xwc_port 2>/dev/null)
+	case $r in *dom0-tcp-ok*) t=OK ;; *) t=FAIL ;; esac
+	echo "XWC probe $i ping=$p tcp=$t $(cut -d' ' -f1 /proc/uptime)"
+	sleep 1
+done
+poweroff -f
+'''
+
+# Run by dom0's `nc -lk -e` for each TCP connection: answers, and records the
+# peer address dom0 sees (the firewall's, when NAT works).
+TCP_REPLY = r'''#!/bin/sh
+read line
+peer=$(netstat -tn 2>/dev/null | awk '$4 ~ /:%d$/ && $6 == "ESTABLISHED" {print $5}' | head -n1)
+echo "$peer $line" >> /tmp/tcp-peers.log
+echo "dom0-tcp-ok"
+''' % TCP_PORT
+
+RUN_SH = r'''#!/bin/sh
+# The real-Xen acceptance scenario (tests/xen/xenworld/scenario.py). Every
+# step is bounded; results are `XW <tag> <text>` lines on the console.
+export PATH=/xenworld/bin:/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+FW={fw}
+CLIENT={client}
+FWLOG=/var/log/xen/console/guest-$FW.log
+CLLOG=/var/log/xen/console/guest-$CLIENT.log
+now() {{ cut -d' ' -f1 /proc/uptime; }}
+since() {{ awk -v a="$1" -v b="$(now)" 'BEGIN {{ printf "%.2f", b - a }}'; }}
+# wait_for FILE REGEX SECONDS
+wait_for() {{
+	end=$(( $(date +%s) + $3 ))
+	until grep -q -E -- "$2" "$1" 2>/dev/null; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}}
+# probe_after N REGEX SECONDS: a client probe numbered above N matches REGEX
+probe_after() {{
+	end=$(( $(date +%s) + $3 ))
+	until awk -v n="$1" -v re="$2" '/XWC probe/ {{ split($0, f, "XWC probe "); split(f[2], g, " ");
+		if (g[1] + 0 > n + 0 && $0 ~ re) found = 1 }} END {{ exit !found }}' "$CLLOG" 2>/dev/null; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.5
+	done
+}}
+last_probe() {{
+	grep -o 'XWC probe [0-9]*' "$CLLOG" 2>/dev/null | tail -n1 | awk '{{ print $3 + 0 }}'
+}}
+fw_state() {{ xl list "$FW" 2>/dev/null | awk 'NR == 2 {{ print $5 }}'; }}
+qdb() {{ for c in "$@"; do echo "$c" >&3; done; }}
+dump_logs() {{
+	for f in "$FWLOG" "$CLLOG"; do
+		[ -f "$f" ] || continue
+		n=$(basename "$f" .log); n=${{n#guest-}}
+		sed "s/^/XW log-$n /" "$f"
+	done
+	for f in /tmp/qdb.log /tmp/qrexec.log; do
+		[ -f "$f" ] && sed "/^XW /!s/^/XW log-$(basename $f .log) /" "$f"
+	done
+	[ -f /tmp/tcp-peers.log ] && sed 's/^/XW tcp-peer /' /tmp/tcp-peers.log
+}}
+finish() {{
+	if xl domid "$CLIENT" >/dev/null 2>&1; then
+		xl destroy "$CLIENT"; echo "XW client-destroyed"
+	fi
+	echo "XW fw-state-end $(fw_state)"
+	if xl domid "$FW" >/dev/null 2>&1; then
+		t5=$(now)
+		if timeout 40 xl shutdown -w "$FW" >/tmp/xl-shutdown.log 2>&1; then
+			echo "XW fw-shutdown rc=0 time=$(since $t5)"
+		else
+			echo "XW fw-shutdown rc=$? time=$(since $t5) state=$(fw_state)"
+			sed 's/^/XW xl-shutdown /' /tmp/xl-shutdown.log
+		fi
+	fi
+	exec 3>&- 4>&-
+	sleep 0.5
+	dump_logs
+	exit 0
+}}
+
+echo "XW versions $(cat /etc/xenworld-versions | tr '\n' ' ')"
+# dom0 as sys-net: the gateway address on a bridge without physical ports.
+brctl addbr xenbr0; brctl stp xenbr0 off; brctl setfd xenbr0 0
+ip addr add {netvm_ip}/24 dev xenbr0
+ip link set xenbr0 up
+nc -lk -p {port} -e /xenworld/tcp-reply.sh >/dev/null 2>&1 &
+
+# ---- Stage A: the unikernel as a PVH domU ------------------------------------
+t0=$(now)
+xl create -p /xenworld/fw.cfg >/tmp/xl-fw.log 2>&1
+rc=$?
+echo "XW fw-created rc=$rc time=$(since $t0)"
+sed 's/^/XW xl-fw /' /tmp/xl-fw.log
+[ $rc -eq 0 ] || finish
+FWID=$(xl domid "$FW")
+echo "XW fw-domid $FWID"
+xl list "$FW" | awk 'NR == 2 {{ print "XW fw-mem " $3 }}'
+echo "XW fw-maxmem $(xenstore-read /local/domain/$FWID/memory/static-max 2>/dev/null)"
+mkfifo /run/qdb.in
+qubesdb-dom0 "$FWID" /xenworld/fw.qdb </run/qdb.in >/tmp/qdb.log 2>&1 &
+exec 3>/run/qdb.in
+t1=$(now)
+xl unpause "$FW"
+if wait_for "$FWLOG" 'qubes-firewall' 60; then
+	echo "XW fw-first-line $(since $t1) since-create=$(since $t0)"
+else
+	echo "XW fw-first-line-timeout state=$(fw_state)"
+	finish
+fi
+wait_for "$FWLOG" 'Xen detected' 20 && echo "XW fw-xen-detected $(since $t1)"
+
+# ---- Stage B: QubesDB, qrexec, uplink, a client behind the firewall ------------
+mkfifo /run/qrexec.in
+qrexec-dom0 "$FWID" {qrexec_timeout} </run/qrexec.in >/tmp/qrexec.log 2>&1 &
+exec 4>/run/qrexec.in
+if wait_for /tmp/qdb.log 'qdb-synced' {qdb_timeout}; then
+	echo "XW qdb-ok $(since $t1)"
+else
+	echo "XW qdb-timeout state=$(fw_state)"
+fi
+if wait_for /tmp/qrexec.log 'qrexec-connected|qrexec-error' {qrexec_timeout}; then
+	grep -q qrexec-connected /tmp/qrexec.log && echo "XW qrexec-ok $(since $t1)"
+	for s in qubes.WaitForSession qubes.FirewallStatus; do
+		echo "S $s" >&4
+		wait_for /tmp/qrexec.log "qrexec-result $s" 30 || echo "XW qrexec-timeout $s"
+	done
+else
+	echo "XW qrexec-timeout-connect state=$(fw_state)"
+fi
+n=0
+ust=""
+while [ $n -lt {uplink_timeout} ]; do
+	ust=$(xenstore-read /local/domain/0/backend/vif/$FWID/0/state 2>/dev/null)
+	fst=$(xenstore-read /local/domain/$FWID/device/vif/0/state 2>/dev/null)
+	[ "$ust" = 4 ] && [ "$fst" = 4 ] && break
+	grep -q 'netfront is not built in' "$FWLOG" && break
+	n=$((n + 1)); sleep 1
+done
+echo "XW uplink-state backend=$ust frontend=$fst after=$(since $t1)"
+arp -i xenbr0 -s {fw_ip} {fw_mac}
+if ping -c 2 -W 2 {fw_ip} >/dev/null 2>&1; then echo "XW dom0-ping-fw OK"; else echo "XW dom0-ping-fw FAIL"; fi
+
+# The client starts: rules first (domain-pre-spawn), the vif, /connected-ips.
+qdb {rules_accept}
+qdb "W /connected-ips {client_ip}" "W /connected-ips6"
+t2=$(now)
+timeout 90 xl create /xenworld/client.cfg >/tmp/xl-client.log 2>&1
+rc=$?
+echo "XW client-created rc=$rc time=$(since $t2)"
+sed 's/^/XW xl-client /' /tmp/xl-client.log
+if [ $rc -ne 0 ]; then
+	xenstore-ls -f /local/domain/$FWID/backend 2>/dev/null | sed 's/^/XW xs-fw-backend /' | head -n 40
+	finish
+fi
+CLID=$(xl domid "$CLIENT")
+wait_for "$CLLOG" 'XWC net-up' 240 && echo "XW client-net-up $(since $t2)"
+echo "XW client-backend-state $(xenstore-read /local/domain/$FWID/backend/vif/$CLID/0/state 2>/dev/null)"
+if probe_after 0 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW accept-ok $(since $t2) probe=$(last_probe)"
+else
+	echo "XW accept-fail probe=$(last_probe)"
+fi
+
+[ -n "$(grep -o 'XWC probe.*ping=OK tcp=OK' "$CLLOG")" ] || finish
+# A rule set that drops everything from the client, committed like dom0 does.
+n=$(last_probe)
+t3=$(now)
+qdb {rules_drop}
+if probe_after $((n + 1)) 'ping=FAIL tcp=FAIL' {phase_timeout}; then
+	echo "XW drop-ok $(since $t3) probe=$(last_probe)"
+else
+	echo "XW drop-fail probe=$(last_probe)"
+fi
+# ...and back: the same client passes again (the drop was the rules' doing).
+n=$(last_probe)
+t4=$(now)
+qdb {rules_accept}
+if probe_after $((n + 1)) 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW reaccept-ok $(since $t4) probe=$(last_probe)"
+else
+	echo "XW reaccept-fail probe=$(last_probe)"
+fi
+c=$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)
+if [ "$c" -gt 0 ]; then
+	echo "S qubes.FirewallStatus" >&4
+	end=$(( $(date +%s) + 20 ))
+	while [ "$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)" -le "$c" ] &&
+	      [ "$(date +%s)" -lt "$end" ]; do sleep 0.5; done
+fi
+
+finish
+'''
+
+
+def client_initramfs(cache):
+    a = cpio.Archive()
+    with open(os.path.join(cache, 'guest', 'busybox'), 'rb') as f:
+        a.add_file('bin/busybox', f.read(), 0o755)
+    with open(os.path.join(cache, 'guest', 'xen-netfront.ko'), 'rb') as f:
+        a.add_file('xen-netfront.ko', f.read())
+    for d in ('proc', 'sys', 'dev', 'tmp'):
+        a.add_dir(d)
+    a.add_file('init', CLIENT_INIT, 0o755)
+    return gzip.compress(a.getvalue(), 6)
+
+
+def overlay(cache, fw_image, fw_cmdline='', qdb_timeout=60, qrexec_timeout=60,
+            uplink_timeout=30, phase_timeout=60):
+    """The gzip'd cpio archive with everything of this run (see module doc)."""
+    world, netvm, fw, client = world_objects()
+    fmt = dict(fw=FW_NAME, client=CLIENT_NAME, netvm_ip=netvm.ip, fw_ip=fw.ip,
+               fw_mac=FW_UPLINK_MAC, client_ip=client.ip, port=TCP_PORT,
+               qdb_timeout=qdb_timeout, qrexec_timeout=qrexec_timeout,
+               uplink_timeout=uplink_timeout, phase_timeout=phase_timeout,
+               rules_accept=' '.join(shlex.quote(c) for c in
+                                     rule_commands(world, client, ['action=accept'], 'drop')),
+               rules_drop=' '.join(shlex.quote(c) for c in
+                                   rule_commands(world, client, ['action=drop'], 'drop')))
+    a = cpio.Archive()
+    a.add_file('xenworld/run.sh', RUN_SH.format(**fmt), 0o755)
+    a.add_file('xenworld/tcp-reply.sh', TCP_REPLY, 0o755)
+    with open(fw_image, 'rb') as f:
+        a.add_file('xenworld/qubes-firewall.xen', f.read())
+    for name in ('qubesdb-dom0', 'qrexec-dom0'):
+        p = os.path.join(cache, 'bin', name)
+        if os.path.exists(p):
+            with open(p, 'rb') as f:
+                a.add_file('xenworld/bin/' + name, f.read(), 0o755)
+    a.add_file('xenworld/fw.cfg', FW_CFG.format(name=FW_NAME, cmdline=fw_cmdline,
+                                                mem=FW_MEMORY_MB, mac=FW_UPLINK_MAC, ip=fw.ip))
+    a.add_file('xenworld/client.cfg', CLIENT_CFG.format(
+        name=CLIENT_NAME, ip=client.ip, gw=fw.ip, target=netvm.ip, port=TCP_PORT,
+        fw=FW_NAME, mac=CLIENT_MAC))
+    a.add_file('xenworld/fw.qdb', qdb_keys_file(world, fw, netvm))
+    a.add_file('xenworld/client.cpio.gz', client_initramfs(cache))
+    return gzip.compress(a.getvalue(), 6)
