@@ -28,6 +28,7 @@
 #include "pvh/platform.h"
 #include "pvh/time.h"
 #include "xen/netback.h"
+#include "xen/netfront.h"
 #include "xen/vchan.h"
 #include "xen/xenstore.h"
 #include "xen/xs_ring.h"
@@ -640,34 +641,82 @@ static void clients_report_closed(void)
 
 /* ---- the uplink (xen/netfront) ------------------------------------------------------ */
 
-/* STUB(netfront): src/xen/netfront.h has not landed yet. When it does:
- * open = netfront_start on "device/vif/0" with rx → app_uplink_frame and
- * state CLOSED/FAILED → app_uplink_lost (deferred like clients), MAC and
- * MTU from netfront; close = netfront_stop; transmit = netfront_transmit;
- * its port goes to uplink_event(), its poll into the loop. */
-static bool uplink_stub_logged;
+/* netfront is asynchronous, platform_uplink_open is asked again until it can
+ * answer: the first call starts the handshake, later ones report the MAC
+ * and MTU once connected. A netvm that goes away (backend closing) is
+ * reported to the app after its step, like a closing client; the app then
+ * closes and reopens, which starts a new handshake on device/vif/0 when the
+ * toolstack gives us a new uplink. */
+static struct {
+	struct netfront nf;
+	bool started;
+	bool lost_pending;
+} up;
+
+static void uplink_rx(void *ctx, uint8_t *frame, size_t len, uint32_t flags)
+{
+	(void)ctx;
+	app_uplink_frame(pv.app, frame, len, flags, pv.now);
+}
+
+static void uplink_state(void *ctx, enum netdev_state st)
+{
+	(void)ctx;
+	if (st == NETDEV_CLOSING || st == NETDEV_CLOSED || st == NETDEV_FAILED)
+		up.lost_pending = true;
+}
 
 bool platform_uplink_open(struct xs_client *xs, uint8_t mac[6], uint16_t *mtu)
 {
-	(void)xs;
-	(void)mac;
-	(void)mtu;
-	if (!uplink_stub_logged)
-		log_error("uplink: netfront is not built in yet; no uplink");
-	uplink_stub_logged = true;
-	return false;
+	if (up.started && netfront_state(&up.nf) == NETDEV_CLOSED)
+		up.started = false;
+	if (!up.started) {
+		struct netdev_callbacks cb = {.rx = uplink_rx, .state = uplink_state, .ctx = NULL};
+		if (!netfront_start(&up.nf, xs, "device/vif/0", &cb))
+			return false;
+		up.started = true;
+		up.lost_pending = false;
+		return false;
+	}
+	if (netfront_state(&up.nf) != NETDEV_CONNECTED)
+		return false;
+	memcpy(mac, netfront_mac(&up.nf), 6);
+	*mtu = netfront_mtu(&up.nf);
+	return true;
 }
 
 void platform_uplink_close(void)
 {
+	if (up.started && netfront_state(&up.nf) != NETDEV_CLOSED)
+		netfront_stop(&up.nf);
 }
 
 bool platform_uplink_transmit(void *ctx, const uint8_t *frame, size_t len)
 {
 	(void)ctx;
-	(void)frame;
-	(void)len;
-	return false;
+	return up.started && netfront_transmit(&up.nf, frame, len);
+}
+
+static bool uplink_event(hv_port_t port)
+{
+	hv_port_t p;
+	if (!up.started || !netfront_port(&up.nf, &p) || p != port)
+		return false;
+	netfront_event(&up.nf);
+	return true;
+}
+
+static bool uplink_poll(void)
+{
+	return up.started && netfront_poll(&up.nf, DEVICE_BUDGET);
+}
+
+static void uplink_report_lost(void)
+{
+	if (up.lost_pending) {
+		up.lost_pending = false;
+		app_uplink_lost(pv.app);
+	}
 }
 
 /* ---- console ----------------------------------------------------------------------- */
@@ -685,7 +734,8 @@ static void dispatch_events(const hv_port_t *ports, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		/* XenStore, vchans and the timer need nothing here: their
 		 * protocols are polled on every step. */
-		if (ports[i] != pv.store_port && ports[i] != evtchn_timer_port())
+		if (ports[i] != pv.store_port && ports[i] != evtchn_timer_port() &&
+		    !uplink_event(ports[i]))
 			clients_event(ports[i]);
 	}
 }
@@ -730,6 +780,7 @@ uint32_t pvh_app_run(const struct cmdline *options, const struct xen_info *xen)
 	pv.now = time_now_ns();
 	if (!hv_xen_init(ar, xen->has_domid, xen->domid))
 		panic("hv: no memory for the %u-page I/O pool", HV_XEN_POOL_PAGES);
+	netfront_init(&up.nf);
 	pv.clients = arena_alloc(ar, sizeof(struct client_dev) * MAX_CLIENT_DEVS, 64);
 	if (pv.clients == NULL)
 		panic("no memory for %u client devices", MAX_CLIENT_DEVS);
@@ -756,12 +807,18 @@ uint32_t pvh_app_run(const struct cmdline *options, const struct xen_info *xen)
 		dispatch_events(ports, n);
 		more = n == PENDING_CAP; /* more may be pending: do not sleep */
 		more |= clients_poll();
+		more |= uplink_poll();
 		xs_housekeeping();
 		rv_poll(&pv.qdb);
 		for (size_t i = 0; i < DATA_VCHANS; i++)
 			rv_poll(&pv.data[i]);
 		more |= app_step(pv.app, pv.now);
+		/* Devices advance their XenStore handshakes after the replies
+		 * the step just read. */
+		more |= clients_poll();
+		more |= uplink_poll();
 		clients_report_closed();
+		uplink_report_lost();
 		if (pv.now >= pv.next_quarantine) {
 			pv.next_quarantine = pv.now + QUARANTINE_RETRY_NS;
 			(void)vchan_quarantine_retry();

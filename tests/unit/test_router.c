@@ -646,6 +646,68 @@ static void test_csum_blank_completed(void **state)
 	parse_ok(&W->up, 0); /* full verification passes */
 }
 
+/* A TCP SYN with options as Linux netfront sends it: csum_blank, the
+ * checksum field holding only the pseudo-header sum. Both directions of
+ * the handshake must leave with complete, correct checksums. */
+static void test_csum_blank_tcp_handshake(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	accept_all(W->id1);
+	size_t o = eth(f, fw_mac, c1_mac, 0x0800);
+	uint8_t *t = f + o + 20;
+	memset(t, 0, 40);
+	store_be16(t, 51000);
+	store_be16(t + 2, 7777);
+	store_be32(t + 4, 12345);
+	t[12] = 10 << 4;
+	t[13] = 0x02;
+	store_be16(t + 14, 64240);
+	static const uint8_t opts[20] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
+	memcpy(t + 20, opts, 20);
+	ip4_hdr(f + o, 6, c1_ip, remote_ip, 40, 64, 0x4000);
+	store_be16(t + 16, (uint16_t)~csum_fold(csum_pseudo_ipv4(c1_ip, remote_ip, 6, 40)));
+	clear_captures();
+	router_input_client(W->r, W->id1, f, o + 60, ROUTER_RX_CSUM_BLANK, W->now);
+	assert_int_equal(W->up.n, 1);
+	struct packet p = parse_ok(&W->up, 0);
+	uint16_t nat_port = p.src_port;
+	/* SYN-ACK from the server, also csum_blank (a Linux netvm may send it so). */
+	o = eth(f, uplink_mac, netvm_mac, 0x0800);
+	t = f + o + 20;
+	memset(t, 0, 40);
+	store_be16(t, 7777);
+	store_be16(t + 2, nat_port);
+	t[12] = 10 << 4;
+	t[13] = 0x12;
+	memcpy(t + 20, opts, 20);
+	ip4_hdr(f + o, 6, remote_ip, our_ip, 40, 64, 0x4000);
+	store_be16(t + 16, (uint16_t)~csum_fold(csum_pseudo_ipv4(remote_ip, our_ip, 6, 40)));
+	clear_captures();
+	router_input_uplink(W->r, f, o + 60, ROUTER_RX_CSUM_BLANK, W->now);
+	assert_int_equal(W->c1.n, 1);
+	p = parse_ok(&W->c1, 0);
+	assert_int_equal(p.dst_port, 51000);
+	/* The client's ACK, csum_blank again (the fast path's turn). */
+	o = eth(f, fw_mac, c1_mac, 0x0800);
+	t = f + o + 20;
+	memset(t, 0, 20);
+	store_be16(t, 51000);
+	store_be16(t + 2, 7777);
+	t[12] = 5 << 4;
+	t[13] = 0x10;
+	ip4_hdr(f + o, 6, c1_ip, remote_ip, 20, 64, 0x4000);
+	store_be16(t + 16, (uint16_t)~csum_fold(csum_pseudo_ipv4(c1_ip, remote_ip, 6, 20)));
+	for (int i = 0; i < 3; i++) {
+		uint8_t g[2048];
+		memcpy(g, f, o + 40);
+		clear_captures();
+		router_input_client(W->r, W->id1, g, o + 40, ROUTER_RX_CSUM_BLANK, W->now);
+		assert_int_equal(W->up.n, 1);
+		parse_ok(&W->up, 0);
+	}
+}
+
 static void test_fragments_reassembled_and_forwarded(void **state)
 {
 	(void)state;
@@ -901,6 +963,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nat_table_full_evicts_and_keeps_working, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nat_port_exhaustion_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csum_blank_completed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csum_blank_tcp_handshake, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fragments_reassembled_and_forwarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_df_too_big_gets_frag_needed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_nat_and_rules, setup, teardown),

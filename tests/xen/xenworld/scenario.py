@@ -119,11 +119,21 @@ done
 poweroff -f
 '''
 
-# Run by dom0's `nc -lk -e` for each TCP connection: answers, and records the
+# Run by dom0's `nc -ll -e` (busybox's persistent server) for each TCP connection: answers, and records the
 # peer address dom0 sees (the firewall's, when NAT works).
 TCP_REPLY = r'''#!/bin/sh
+# nc -e starts us with an empty environment.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 read line
-peer=$(netstat -tn 2>/dev/null | awk '$4 ~ /:%d$/ && $6 == "ESTABLISHED" {print $5}' | head -n1)
+# The connection on our port (established, or close-wait once the client
+# has sent all it had) in /proc/net/tcp{,6} (busybox nc
+# may listen on a dual-stack socket): the remote address and port are
+# little-endian hex, IPv4 in the last 8 digits ("...0300890A:C350" is
+# 10.137.0.3:50000).
+rem=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+	awk '($4 == "01" || $4 == "08") && toupper($2) ~ /:%04X$/ {print $3; exit}')
+peer=$(echo "$rem" | sed -n 's/^.*\(..\)\(..\)\(..\)\(..\):\(....\)$/0x\4 0x\3 0x\2 0x\1 0x\5/p' |
+	{ read a b c d p && printf '%%d.%%d.%%d.%%d:%%d' $a $b $c $d $p; })
 echo "$peer $line" >> /tmp/tcp-peers.log
 echo "dom0-tcp-ok"
 ''' % TCP_PORT
@@ -196,7 +206,7 @@ echo "XW versions $(cat /etc/xenworld-versions | tr '\n' ' ')"
 brctl addbr xenbr0; brctl stp xenbr0 off; brctl setfd xenbr0 0
 ip addr add {netvm_ip}/24 dev xenbr0
 ip link set xenbr0 up
-nc -lk -p {port} -e /xenworld/tcp-reply.sh >/dev/null 2>&1 &
+nc -ll -p {port} -e /xenworld/tcp-reply.sh >/dev/null 2>&1 &
 
 # ---- Stage A: the unikernel as a PVH domU ------------------------------------
 t0=$(now)
