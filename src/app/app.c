@@ -7,6 +7,8 @@
 #include "app/app.h"
 
 #include "app/platform.h"
+#include "base/base64.h"
+#include "base/csprng.h"
 #include "base/clock.h"
 #include "base/fmt.h"
 #include "base/libc.h"
@@ -18,6 +20,7 @@
 #include "qubes/netcfg.h"
 #include "qubes/qrexec.h"
 #include "qubes/qubesdb.h"
+#include "xen/netdev.h"
 #include "xen/xenstore.h"
 
 #define RETRY_NS (100ull * NS_PER_MS)
@@ -149,32 +152,6 @@ size_t app_memory_needed(const struct app_config *cfg)
 /* ---- small helpers ---------------------------------------------------------- */
 
 static struct app *the_app; /* for the qrexec status hook and the connector */
-
-static bool parse_mac(const char *s, uint8_t mac[6])
-{
-	if (strlen(s) != 17)
-		return false;
-	for (int i = 0; i < 6; i++) {
-		uint8_t v = 0;
-		for (int k = 0; k < 2; k++) {
-			char c = s[i * 3 + k];
-			uint8_t d;
-			if (c >= '0' && c <= '9')
-				d = (uint8_t)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				d = (uint8_t)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F')
-				d = (uint8_t)(c - 'A' + 10);
-			else
-				return false;
-			v = (uint8_t)(v << 4 | d);
-		}
-		mac[i] = v;
-		if (i < 5 && s[i * 3 + 2] != ':')
-			return false;
-	}
-	return true;
-}
 
 static struct rule_set *set_alloc(struct app *a)
 {
@@ -357,7 +334,7 @@ static void vif_try_activate(struct app *a, struct vif *v)
 		v->state = VIF_FREE;
 		return;
 	}
-	if (!parse_mac(v->mac_text, v->mac)) {
+	if (!netdev_parse_mac(v->mac_text, v->mac)) {
 		/* A missing or unreadable MAC: a random locally administered one
 		 * still lets us reach a point-to-point link. */
 		log_warn("client %u.%u: bad mac \"%s\", using a random one", v->domid, v->devid,
@@ -730,6 +707,25 @@ static void rewrite_own_keys(struct app *a)
 	}
 }
 
+/* dom0's /qubes-random-seed (base64 of 64 random bytes) is mixed into the
+ * CSPRNG on every sync: it adds to, never replaces, the platform's own
+ * entropy, so a missing or malformed seed only costs a log line. */
+static void mix_random_seed(struct app *a)
+{
+	const uint8_t *v;
+	size_t len, n;
+	uint8_t seed[96];
+	if (!qdb_get(&a->qdb, "/qubes-random-seed", &v, &len))
+		return;
+	if (!base64_decode((const char *)v, len, seed, sizeof(seed), &n) || n < 16) {
+		log_warn("qubesdb: /qubes-random-seed is not base64 of at least 16 bytes; ignored");
+		return;
+	}
+	csprng_seed(seed, n);
+	memset(seed, 0, sizeof(seed));
+	log_info("entropy: mixed %zu bytes of /qubes-random-seed", n);
+}
+
 static void on_qdb_event(void *ctx, const struct qdb_event *ev)
 {
 	struct app *a = ctx;
@@ -751,6 +747,7 @@ static void on_qdb_event(void *ctx, const struct qdb_event *ev)
 		log_info("qubesdb: %s (%zu keys)", ev->resync ? "resynchronised" : "connected",
 			 qdb_count(&a->qdb));
 		a->net_dirty = true;
+		mix_random_seed(a);
 		if (ev->resync)
 			rewrite_own_keys(a);
 		break;

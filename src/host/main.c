@@ -28,6 +28,7 @@
 #include "fw/router.h"
 #include "host/sock_stream.h"
 #include "host/tap.h"
+#include "xen/netdev.h"
 #include "xen/xenstore.h"
 
 #define MAX_CLIENT_DEVS 64
@@ -386,20 +387,6 @@ static void usage(FILE *f)
 		"and served on TAP devices named vif<domid>.<devid>. Logs go to stderr.\n");
 }
 
-static bool parse_mac_arg(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char extra;
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6)
-		return false;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 255)
-			return false;
-		mac[i] = (uint8_t)v[i];
-	}
-	return true;
-}
-
 static bool parse_num(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
@@ -444,7 +431,7 @@ int main(int argc, char **argv)
 			host.uplink_name = optarg;
 			break;
 		case 'm':
-			if (!parse_mac_arg(optarg, host.uplink_mac))
+			if (!netdev_parse_mac(optarg, host.uplink_mac))
 				goto bad;
 			break;
 		case 't':

@@ -794,8 +794,8 @@ uint32_t pvh_app_run(const struct cmdline *options, const struct xen_info *xen)
 	log_info("mem: %zu KiB of %zu KiB used at start-up (I/O pool %u KiB, devices %zu KiB)",
 		 arena_used(ar) / 1024, ar->size / 1024, HV_XEN_POOL_PAGES * 4u,
 		 sizeof(struct client_dev) * MAX_CLIENT_DEVS / 1024);
-	/* TODO(entropy): mix /qubes-random-seed from QubesDB into the CSPRNG
-	 * once connected (needs a csprng_mix and a QubesDB read hook). */
+	/* /qubes-random-seed is mixed in by the application on each QubesDB
+	 * sync (app.c). */
 
 	for (;;) {
 		size_t n;
