@@ -32,6 +32,7 @@ static const uint8_t broadcast_mac[ROUTER_MAC_LEN] = {0xff, 0xff, 0xff, 0xff, 0x
  * datagram plus an Ethernet header. */
 #define FRAME_MAX (ETH_HDR_LEN + REASM_OUT_MAX)
 #define UPLINK_ID (-1)
+#define NO_IFACE (-2) /* no way out (see way_out) */
 #define ARP_RETRY_NS (1000ull * 1000 * 1000)
 #define ARP_MAX_TRIES 3u
 #define REASM_DATAGRAMS 32u
@@ -273,6 +274,37 @@ static struct client_slot *client_get(struct router *r, int id)
 	if (id < 0 || (uint32_t)id >= r->cfg.max_clients || !r->clients[id].in_use)
 		return NULL;
 	return &r->clients[id];
+}
+
+/* ---- manual mode: a netvm attached as a client ----------------------------
+ *
+ * A netvm that cannot be a Qubes netvm (a BSD router, qubes-protocols.md
+ * §7.2, §7.5-7.6) is attached as a client of the firewall, whose address is
+ * given as the gateway on the command line. While no uplink device exists,
+ * that client's link plays the uplink: what would leave on the uplink goes
+ * there (NATed to our address, to that client's MAC), and its frames whose
+ * source is not its own address arrive as if from the uplink (replies,
+ * ICMP errors, traffic to us; internal sources are spoofing). Its own
+ * source stays client traffic under its rules. Counters and the ICMP we
+ * send stay on the link the frames really use. With an uplink present
+ * none of this applies (the fast path declines everything without one). */
+
+/* The client standing in for the netvm, or -1. */
+static int manual_gateway_client(const struct router *r)
+{
+	if (r->up.present || !r->has_net)
+		return -1;
+	return client_by_addr(r, &r->net.gateway4);
+}
+
+/* The interface traffic towards the netvm leaves on now: the uplink, the
+ * manual-mode gateway client, or NO_IFACE. */
+static int way_out(const struct router *r)
+{
+	if (r->up.present)
+		return UPLINK_ID;
+	int g = manual_gateway_client(r);
+	return g >= 0 ? g : NO_IFACE;
 }
 
 /* ---- counters ---------------------------------------------------------- */
@@ -614,7 +646,9 @@ static bool l4_checksum_ok(const uint8_t *frame, const struct packet *p)
 	return want == have;
 }
 
-static void local_input(struct router *r, int iface, uint8_t *frame, size_t len,
+/* iface is the link the frame came in on; from_up says it arrived as
+ * uplink traffic (on the uplink or the manual-mode gateway client). */
+static void local_input(struct router *r, int iface, bool from_up, uint8_t *frame, size_t len,
 			const struct packet *p)
 {
 	bool echo = p->has_l4 && p->icmp_is_query &&
@@ -630,7 +664,7 @@ static void local_input(struct router *r, int iface, uint8_t *frame, size_t len,
 			transmit(r, iface, r->out, n);
 		return;
 	}
-	if (iface == UPLINK_ID && p->protocol == IP_PROTO_UDP && p->has_l4 && r->local_udp &&
+	if (from_up && p->protocol == IP_PROTO_UDP && p->has_l4 && r->local_udp &&
 	    p->dst_port >= r->local_udp_lo && p->dst_port <= r->local_udp_hi) {
 		if (!l4_checksum_ok(frame, p)) {
 			count_drop(r, iface, DROP_MALFORMED);
@@ -641,7 +675,7 @@ static void local_input(struct router *r, int iface, uint8_t *frame, size_t len,
 		return;
 	}
 	(void)len;
-	if (iface == UPLINK_ID) {
+	if (from_up) {
 		count_drop(r, iface, DROP_NO_CONNECTION);
 		return;
 	}
@@ -702,8 +736,8 @@ static void forward_on_entry(struct router *r, int in_iface, uint8_t *frame, str
 	const struct ct_tuple *reply = &e->tuple[CT_DIR_REPLY];
 
 	if (dir == CT_DIR_ORIG) {
-		out_iface = UPLINK_ID;
-		if (!r->up.present) {
+		out_iface = way_out(r);
+		if (out_iface == NO_IFACE) {
 			count_drop(r, in_iface, DROP_NO_UPLINK);
 			return;
 		}
@@ -739,8 +773,8 @@ static void forward_on_entry(struct router *r, int in_iface, uint8_t *frame, str
 /* An ICMP error about a tracked connection: the quote is a packet of the
  * connection going the other way. Translates quote and outer header and
  * forwards; false when it matches nothing. */
-static bool forward_icmp_error(struct router *r, int in_iface, uint8_t *frame, size_t len,
-			       struct packet *p)
+static bool forward_icmp_error(struct router *r, int in_iface, bool from_up, uint8_t *frame,
+			       size_t len, struct packet *p)
 {
 	struct packet inner;
 	if (packet_parse_embedded(frame, len, p, &inner) != PKT_OK)
@@ -754,7 +788,7 @@ static bool forward_icmp_error(struct router *r, int in_iface, uint8_t *frame, s
 	const struct ct_tuple *orig = &e->tuple[CT_DIR_ORIG];
 	const struct ct_tuple *reply = &e->tuple[CT_DIR_REPLY];
 	int out_iface;
-	if (in_iface == UPLINK_ID) {
+	if (from_up) {
 		/* The quote is our NATed packet: must match as the reply direction. */
 		if (dir != CT_DIR_REPLY || !ip_equal(&p->dst, &reply->dst))
 			return false;
@@ -762,15 +796,15 @@ static bool forward_icmp_error(struct router *r, int in_iface, uint8_t *frame, s
 		if (!client_get(r, out_iface) || client_by_addr(r, &orig->src) != out_iface)
 			return false;
 	} else {
-		if (dir != CT_DIR_ORIG || !ip_equal(&p->src, &orig->src) || !r->up.present)
+		out_iface = way_out(r);
+		if (dir != CT_DIR_ORIG || !ip_equal(&p->src, &orig->src) || out_iface == NO_IFACE)
 			return false;
-		out_iface = UPLINK_ID;
 	}
 	if (!nat_decrement_ttl(frame, p)) {
 		count_drop(r, in_iface, DROP_TTL);
 		return true;
 	}
-	if (in_iface == UPLINK_ID) {
+	if (from_up) {
 		nat_rewrite_inner(frame, &inner, NAT_SRC, &orig->src, orig->sport);
 		nat_rewrite(frame, p, NAT_DST, &orig->src, 0, true);
 	} else {
@@ -838,7 +872,8 @@ static void new_from_client(struct router *r, int id, uint8_t *frame, struct pac
 		log_debug("client %s: policy accepts proto %u to %s", IP_STR(&p->src), p->protocol,
 			  IP_STR(&p->dst));
 	const struct ip_addr *nat_addr = our_addr_for(r, v6);
-	if (!r->up.present || !nat_addr) {
+	int out = way_out(r);
+	if (out == NO_IFACE || !nat_addr) {
 		count_drop(r, id, DROP_NO_UPLINK);
 		return;
 	}
@@ -848,7 +883,7 @@ static void new_from_client(struct router *r, int id, uint8_t *frame, struct pac
 		count_drop(r, id, DROP_TTL);
 		return;
 	}
-	if (refuse_too_big(r, id, UPLINK_ID, frame, p))
+	if (refuse_too_big(r, id, out, frame, p))
 		return;
 	struct ct_tuple orig = tuple_of(p), reply;
 	if (conntrack_alloc_nat_port(r->ct, &orig, nat_addr, r->now, &reply) != CT_OK) {
@@ -874,12 +909,19 @@ static void route_from_client(struct router *r, int id, uint8_t *frame, size_t l
 		count_drop(r, id, DROP_NO_UPLINK);
 		return;
 	}
+	/* Manual mode: a router's errors about what we sent through it (time
+	 * exceeded, fragmentation needed) come from its own address; they
+	 * match only as the reply direction of our NAT, which no client's own
+	 * packets can. */
+	if (p->has_l4 && p->icmp_is_error && is_our_addr(r, &p->dst) &&
+	    id == manual_gateway_client(r) && forward_icmp_error(r, id, true, frame, len, p))
+		return;
 	if (is_our_addr(r, &p->dst)) {
-		local_input(r, id, frame, len, p);
+		local_input(r, id, false, frame, len, p);
 		return;
 	}
 	if (p->has_l4 && p->icmp_is_error) {
-		if (!forward_icmp_error(r, id, frame, len, p))
+		if (!forward_icmp_error(r, id, false, frame, len, p))
 			count_drop(r, id, DROP_NO_CONNECTION);
 		return;
 	}
@@ -899,27 +941,28 @@ static void route_from_client(struct router *r, int id, uint8_t *frame, size_t l
 	new_from_client(r, id, frame, p, l4_partial);
 }
 
-/* An IP packet from the uplink, parsed, not a fragment. */
-static void route_from_uplink(struct router *r, uint8_t *frame, size_t len, struct packet *p,
-			      bool l4_partial)
+/* An IP packet from the uplink side, parsed, not a fragment; in is the link
+ * it came in on (the uplink or the manual-mode gateway client). */
+static void route_from_uplink(struct router *r, int in, uint8_t *frame, size_t len,
+			      struct packet *p, bool l4_partial)
 {
 	if (!is_our_addr(r, &p->dst)) {
-		count_drop(r, UPLINK_ID, DROP_NOT_FOR_US);
+		count_drop(r, in, DROP_NOT_FOR_US);
 		return;
 	}
 	if (p->has_l4 && p->icmp_is_error) {
-		if (!forward_icmp_error(r, UPLINK_ID, frame, len, p))
-			count_drop(r, UPLINK_ID, DROP_NO_CONNECTION);
+		if (!forward_icmp_error(r, in, true, frame, len, p))
+			count_drop(r, in, DROP_NO_CONNECTION);
 		return;
 	}
 	struct ct_tuple t = tuple_of(p);
 	enum ct_dir dir;
 	struct ct_entry *e = conntrack_lookup(r->ct, &t, r->now, &dir);
 	if (e && dir == CT_DIR_REPLY) {
-		forward_on_entry(r, UPLINK_ID, frame, p, e, dir, l4_partial);
+		forward_on_entry(r, in, frame, p, e, dir, l4_partial);
 		return;
 	}
-	local_input(r, UPLINK_ID, frame, len, p);
+	local_input(r, in, true, frame, len, p);
 }
 
 /* ---- fast path ----------------------------------------------------------
@@ -1387,6 +1430,35 @@ static bool accept_frame(struct router *r, int iface, const uint8_t *frame, size
 	return false;
 }
 
+/* An IP packet (not ARP/ND) arriving as uplink traffic on in: the uplink, or
+ * the manual-mode gateway client with a source other than its own. */
+static void uplink_side_ip(struct router *r, int in, uint8_t *frame, size_t len,
+			   struct packet *p, uint32_t flags)
+{
+	if (!r->has_net) {
+		count_drop(r, in, DROP_NO_UPLINK);
+		return;
+	}
+	/* QSB-56: the netvm may not speak for our clients or for us. */
+	if (client_by_addr(r, &p->src) >= 0 || is_our_addr(r, &p->src)) {
+		count_drop(r, in, DROP_SPOOFED);
+		log_warn("%s: dropped packet with internal source %s",
+			 in == UPLINK_ID ? "uplink" : "netvm client", IP_STR(&p->src));
+		return;
+	}
+	bool l4_partial = (flags & ROUTER_RX_CSUM_BLANK) != 0;
+	if (p->is_fragment) {
+		if (!is_our_addr(r, &p->dst)) {
+			count_drop(r, in, DROP_NOT_FOR_US);
+			return;
+		}
+		if (!reassemble(r, in, &frame, &len, p))
+			return;
+		l4_partial = false;
+	}
+	route_from_uplink(r, in, frame, len, p, l4_partial);
+}
+
 /* The general path for a client's frame (the fast path declined it). Not
  * inlined so that the fast path does not pay for its stack frame. */
 static __attribute__((noinline)) void input_client(struct router *r, int client,
@@ -1407,6 +1479,10 @@ static __attribute__((noinline)) void input_client(struct router *r, int client,
 	}
 	bool own = v6 ? c->p.has_ip6 && ip_equal(&p.src, &c->p.ip6)
 		      : c->p.has_ip4 && ip_equal(&p.src, &c->p.ip4);
+	if (!own && !v6 && client == manual_gateway_client(r)) {
+		uplink_side_ip(r, client, frame, len, &p, flags);
+		return;
+	}
 	if (!own) {
 		count_drop(r, client, DROP_SPOOFED);
 		log_warn("client %u.%u: dropped packet with source %s, which is not its address",
@@ -1456,27 +1532,7 @@ static __attribute__((noinline)) void input_uplink(struct router *r, uint8_t *fr
 		handle_nd(r, UPLINK_ID, frame, &p);
 		return;
 	}
-	if (!r->has_net) {
-		count_drop(r, UPLINK_ID, DROP_NO_UPLINK);
-		return;
-	}
-	/* QSB-56: the netvm may not speak for our clients or for us. */
-	if (client_by_addr(r, &p.src) >= 0 || is_our_addr(r, &p.src)) {
-		count_drop(r, UPLINK_ID, DROP_SPOOFED);
-		log_warn("uplink: dropped packet with internal source %s", IP_STR(&p.src));
-		return;
-	}
-	bool l4_partial = (flags & ROUTER_RX_CSUM_BLANK) != 0;
-	if (p.is_fragment) {
-		if (!is_our_addr(r, &p.dst)) {
-			count_drop(r, UPLINK_ID, DROP_NOT_FOR_US);
-			return;
-		}
-		if (!reassemble(r, UPLINK_ID, &frame, &len, &p))
-			return;
-		l4_partial = false;
-	}
-	route_from_uplink(r, frame, len, &p, l4_partial);
+	uplink_side_ip(r, UPLINK_ID, frame, len, &p, flags);
 }
 
 void router_input_uplink(struct router *r, uint8_t *frame, size_t len, uint32_t flags,
@@ -1646,7 +1702,8 @@ bool router_send_local_udp(struct router *r, const struct ip_addr *dst, uint16_t
 	bool v6 = !ip_is_v4(dst);
 	const struct ip_addr *src = our_addr_for(r, v6);
 	size_t hdr = ETH_HDR_LEN + (v6 ? IPV6_HDR_LEN : IPV4_HDR_MIN);
-	if (!r->up.present || !src || len > 1400 || hdr + UDP_HDR_LEN + len > FRAME_MAX)
+	int out = way_out(r); /* manual mode: the gateway client */
+	if (out == NO_IFACE || !src || len > 1400 || hdr + UDP_HDR_LEN + len > FRAME_MAX)
 		return false;
 	uint8_t *udp = r->out + hdr;
 	store_be16(udp, sport);
@@ -1668,11 +1725,11 @@ bool router_send_local_udp(struct router *r, const struct ip_addr *dst, uint16_t
 		memcpy(f.dst, ip_v4_bytes(dst), 4);
 		ipv4_build(r->out + ETH_HDR_LEN, IPV4_HDR_MIN, &f);
 	}
-	eth_build(r->out, ETH_HDR_LEN, v6 ? r->up.gw6_mac : r->up.gw_mac, r->up.p.mac,
+	eth_build(r->out, ETH_HDR_LEN, next_hop_mac(r, out, v6), iface_our_mac(r, out),
 		  v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
-	uint64_t before = r->up.ctr.frames_out;
-	transmit(r, UPLINK_ID, r->out, hdr + UDP_HDR_LEN + len);
-	return r->up.ctr.frames_out != before;
+	uint64_t before = ctr_of(r, out)->frames_out;
+	transmit(r, out, r->out, hdr + UDP_HDR_LEN + len);
+	return ctr_of(r, out)->frames_out != before;
 }
 
 void router_set_dns_observer(struct router *r, router_dns_observer_fn fn, void *ctx)

@@ -142,7 +142,8 @@ void router_set_local_udp(struct router *r, uint16_t lo, uint16_t hi, router_loc
 			  void *ctx);
 
 /* Sends a UDP datagram from our uplink address (the resolver's queries).
- * False when there is no uplink or the device refused it. */
+ * False when there is no way out (no uplink, nor a manual-mode gateway
+ * client) or the device refused it. */
 bool router_send_local_udp(struct router *r, const struct ip_addr *dst, uint16_t sport,
 			   uint16_t dport, const uint8_t *payload, size_t len);
 
