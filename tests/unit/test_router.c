@@ -23,26 +23,11 @@
 #include "fw/rules.h"
 #include "net/packet.h"
 
+#include "frames.h"
+
 #define NS 1000000000ull
 
 /* ---- captured output ------------------------------------------------------ */
-
-#define CAP_MAX 64
-struct capture {
-	size_t n;
-	size_t len[CAP_MAX];
-	uint8_t frame[CAP_MAX][2048];
-};
-
-static bool capture_tx(void *ctx, const uint8_t *frame, size_t len)
-{
-	struct capture *c = ctx;
-	if (c->n >= CAP_MAX || len > sizeof(c->frame[0]))
-		return false;
-	memcpy(c->frame[c->n], frame, len);
-	c->len[c->n++] = len;
-	return true;
-}
 
 /* ---- the world ------------------------------------------------------------ */
 
@@ -65,7 +50,7 @@ struct world {
 	void *mem;
 	struct arena arena;
 	struct router *r;
-	struct capture up, c1, c2;
+	struct tf_capture up, c1, c2;
 	int id1, id2;
 	struct rule_set rules1, rules2, rules1_v6;
 	uint64_t now;
@@ -114,12 +99,12 @@ static int setup(void **state)
 	nc.gateway6 = ip_from_v6(gw_ip6);
 	router_set_net_config(W->r, &nc);
 
-	struct router_uplink_params up = {.mtu = 1500, .transmit = capture_tx, .transmit_ctx = &W->up};
+	struct router_uplink_params up = {.mtu = 1500, .transmit = tf_capture_tx, .transmit_ctx = &W->up};
 	memcpy(up.mac, uplink_mac, 6);
 	router_set_uplink(W->r, &up);
 
 	struct router_client_params cp = {.domid = 7, .devid = 0, .has_ip4 = true, .mtu = 1500,
-					  .transmit = capture_tx, .transmit_ctx = &W->c1};
+					  .transmit = tf_capture_tx, .transmit_ctx = &W->c1};
 	memcpy(cp.mac, c1_mac, 6);
 	cp.ip4 = ip_from_v4(c1_ip);
 	cp.has_ip6 = true;
@@ -152,104 +137,6 @@ static void clear_captures(void)
 
 /* ---- frame construction ---------------------------------------------------- */
 
-static size_t eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
-{
-	memcpy(f, dst, 6);
-	memcpy(f + 6, src, 6);
-	store_be16(f + 12, type);
-	return 14;
-}
-
-static void ip4_hdr(uint8_t *h, uint8_t proto, const uint8_t src[4], const uint8_t dst[4],
-		    size_t payload, uint8_t ttl, uint16_t frag)
-{
-	memset(h, 0, 20);
-	h[0] = 0x45;
-	store_be16(h + 2, (uint16_t)(20 + payload));
-	store_be16(h + 4, 0x1234);
-	store_be16(h + 6, frag);
-	h[8] = ttl;
-	h[9] = proto;
-	memcpy(h + 12, src, 4);
-	memcpy(h + 16, dst, 4);
-	store_be16(h + 10, csum_buf(h, 20));
-}
-
-static void l4_csum4(uint8_t *l4, size_t len, uint8_t proto, const uint8_t src[4],
-		     const uint8_t dst[4], size_t csum_off)
-{
-	store_be16(l4 + csum_off, 0);
-	uint32_t s = proto == 1 ? 0 : csum_pseudo_ipv4(src, dst, proto, (uint16_t)len);
-	uint16_t c = csum_fold(csum_partial(l4, len, s));
-	if (proto == 17 && c == 0)
-		c = 0xffff;
-	store_be16(l4 + csum_off, c);
-}
-
-/* UDP/IPv4 frame with a payload of n bytes of 'x'. */
-static size_t udp4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
-		   const uint8_t dst[4], uint16_t sport, uint16_t dport, size_t n, uint8_t ttl)
-{
-	size_t o = eth(f, dmac, smac, 0x0800);
-	uint8_t *u = f + o + 20;
-	store_be16(u, sport);
-	store_be16(u + 2, dport);
-	store_be16(u + 4, (uint16_t)(8 + n));
-	memset(u + 8, 'x', n);
-	l4_csum4(u, 8 + n, 17, src, dst, 6);
-	ip4_hdr(f + o, 17, src, dst, 8 + n, ttl, 0);
-	return o + 20 + 8 + n;
-}
-
-static size_t tcp4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
-		   const uint8_t dst[4], uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	size_t o = eth(f, dmac, smac, 0x0800);
-	uint8_t *t = f + o + 20;
-	memset(t, 0, 20);
-	store_be16(t, sport);
-	store_be16(t + 2, dport);
-	store_be32(t + 4, 1000);
-	t[12] = 5 << 4;
-	t[13] = flags;
-	store_be16(t + 14, 65535);
-	l4_csum4(t, 20, 6, src, dst, 16);
-	ip4_hdr(f + o, 6, src, dst, 20, 64, 0);
-	return o + 40;
-}
-
-static size_t echo4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
-		    const uint8_t dst[4], uint8_t type, uint16_t id, uint8_t ttl)
-{
-	size_t o = eth(f, dmac, smac, 0x0800);
-	uint8_t *m = f + o + 20;
-	m[0] = type;
-	m[1] = 0;
-	store_be16(m + 4, id);
-	store_be16(m + 6, 1);
-	memcpy(m + 8, "pingdata", 8);
-	l4_csum4(m, 16, 1, src, dst, 2);
-	ip4_hdr(f + o, 1, src, dst, 16, ttl, 0);
-	return o + 36;
-}
-
-static size_t arp_req(uint8_t *f, const uint8_t smac[6], const uint8_t spa[4], const uint8_t tpa[4])
-{
-	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-	size_t o = eth(f, bcast, smac, 0x0806);
-	uint8_t *a = f + o;
-	store_be16(a, 1);
-	store_be16(a + 2, 0x0800);
-	a[4] = 6;
-	a[5] = 4;
-	store_be16(a + 6, 1);
-	memcpy(a + 8, smac, 6);
-	memcpy(a + 14, spa, 4);
-	memset(a + 18, 0, 6);
-	memcpy(a + 24, tpa, 4);
-	return o + 28;
-}
-
 static void push_client(int id, uint8_t *f, size_t len)
 {
 	router_input_client(W->r, id, f, len, 0, W->now);
@@ -261,7 +148,7 @@ static void push_uplink(uint8_t *f, size_t len)
 }
 
 /* Parses a captured frame with every checksum verified. */
-static struct packet parse_ok(const struct capture *c, size_t i)
+static struct packet parse_ok(const struct tf_capture *c, size_t i)
 {
 	struct packet p;
 	assert_true(i < c->n);
@@ -282,9 +169,9 @@ static void test_arp_answers_everything_but_own_address(void **state)
 	(void)state;
 	uint8_t f[128];
 	clear_captures();
-	push_client(W->id1, f, arp_req(f, c1_mac, c1_ip, our_ip));
-	push_client(W->id1, f, arp_req(f, c1_mac, c1_ip, remote_ip));
-	push_client(W->id1, f, arp_req(f, c1_mac, c1_ip, c1_ip)); /* its own: no answer */
+	push_client(W->id1, f, tf_arp_req(f, c1_mac, c1_ip, our_ip));
+	push_client(W->id1, f, tf_arp_req(f, c1_mac, c1_ip, remote_ip));
+	push_client(W->id1, f, tf_arp_req(f, c1_mac, c1_ip, c1_ip)); /* its own: no answer */
 	assert_int_equal(W->c1.n, 2);
 	struct packet p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.family, PACKET_ARP);
@@ -303,7 +190,7 @@ static void test_arp_from_spoofed_sender_ignored(void **state)
 	(void)state;
 	uint8_t f[128];
 	clear_captures();
-	push_client(W->id1, f, arp_req(f, c1_mac, c2_ip, our_ip));
+	push_client(W->id1, f, tf_arp_req(f, c1_mac, c2_ip, our_ip));
 	assert_int_equal(W->c1.n, 0);
 	assert_true(router_client_counters(W->r, W->id1)->drops[DROP_SPOOFED] > 0);
 }
@@ -324,7 +211,7 @@ static void test_uplink_arp(void **state)
 	assert_memory_equal(p.arp.spa, our_ip, 4);
 	/* It answers the netvm's question for our address. */
 	clear_captures();
-	push_uplink(f, arp_req(f, netvm_mac, netvm_ip, our_ip));
+	push_uplink(f, tf_arp_req(f, netvm_mac, netvm_ip, our_ip));
 	assert_int_equal(W->up.n, 1);
 	p = parse_ok(&W->up, 0);
 	assert_int_equal(p.arp.op, 2);
@@ -332,7 +219,7 @@ static void test_uplink_arp(void **state)
 	assert_memory_equal(p.arp.spa, our_ip, 4);
 	/* ...and not for other addresses. */
 	clear_captures();
-	push_uplink(f, arp_req(f, netvm_mac, netvm_ip, c1_ip));
+	push_uplink(f, tf_arp_req(f, netvm_mac, netvm_ip, c1_ip));
 	assert_int_equal(W->up.n, 0);
 }
 
@@ -344,7 +231,7 @@ static void test_udp_nat_round_trip(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 53, 20, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 53, 20, 64));
 	assert_int_equal(W->up.n, 1);
 	struct packet p = parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
@@ -358,7 +245,7 @@ static void test_udp_nat_round_trip(void **state)
 
 	/* The answer comes back to the client with its own addresses. */
 	clear_captures();
-	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
+	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), remote_ip, 4);
@@ -371,7 +258,7 @@ static void test_udp_nat_round_trip(void **state)
 
 	/* A datagram to a port nobody opened goes nowhere. */
 	clear_captures();
-	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port ^ 1, 40, 60));
+	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port ^ 1, 40, 60));
 	assert_int_equal(W->c1.n + W->c2.n + W->up.n, 0);
 }
 
@@ -381,24 +268,24 @@ static void test_tcp_and_ping_nat(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33000, 80, 0x02));
+	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33000, 80, 0x02));
 	assert_int_equal(W->up.n, 1);
 	struct packet p = parse_ok(&W->up, 0);
 	uint16_t nat_port = p.src_port;
 	clear_captures();
-	push_uplink(f, tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, nat_port, 0x12));
+	push_uplink(f, tf_tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, nat_port, 0x12));
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.dst_port, 33000);
 	assert_int_equal(p.tcp_flags, 0x12);
 
 	clear_captures();
-	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 0x4242, 64));
+	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 0x4242, 64));
 	assert_int_equal(W->up.n, 1);
 	p = parse_ok(&W->up, 0);
 	uint16_t nat_id = p.icmp_id;
 	clear_captures();
-	push_uplink(f, echo4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 0, nat_id, 64));
+	push_uplink(f, tf_echo4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 0, nat_id, 64));
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_id, 0x4242);
@@ -412,7 +299,7 @@ static void test_rules_drop_answers_admin_prohibited(void **state)
 	static const char *const only_dns[] = {"action=accept specialtarget=dns", NULL};
 	set_rules(&W->rules1, W->id1, false, only_dns);
 	clear_captures();
-	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33001, 443, 0x02));
+	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33001, 443, 0x02));
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
 	struct packet p = parse_ok(&W->c1, 0);
@@ -423,7 +310,7 @@ static void test_rules_drop_answers_admin_prohibited(void **state)
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
 	/* DNS to the virtual server is allowed and NATed like anything else. */
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, dns_ip, 5353, 53, 30, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, dns_ip, 5353, 53, 30, 64));
 	assert_int_equal(W->up.n, 1);
 	p = parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.dst), dns_ip, 4);
@@ -436,7 +323,7 @@ static void test_no_rules_means_drop(void **state)
 	uint8_t f[2048];
 	router_set_rules(W->r, W->id2, false, NULL);
 	clear_captures();
-	push_client(W->id2, f, udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 1000, 2000, 4, 64));
+	push_client(W->id2, f, tf_udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 1000, 2000, 4, 64));
 	assert_int_equal(W->up.n, 0);
 	assert_true(router_client_counters(W->r, W->id2)->drops[DROP_RULES] > 0);
 }
@@ -447,8 +334,8 @@ static void test_spoofed_client_source_dropped(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 1000, 2000, 4, 64));
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, remote_ip, remote_ip, 1000, 2000, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 1000, 2000, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, remote_ip, remote_ip, 1000, 2000, 4, 64));
 	assert_int_equal(W->up.n + W->c1.n + W->c2.n, 0);
 	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_SPOOFED], 2);
 }
@@ -459,9 +346,9 @@ static void test_uplink_spoofing_internal_sources_dropped(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_uplink(f, udp4(f, netvm_mac, uplink_mac, c2_ip, our_ip, 1, 2, 4, 64));
-	push_uplink(f, udp4(f, netvm_mac, uplink_mac, our_ip, our_ip, 1, 2, 4, 64));
-	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, c1_ip, 1, 2, 4, 64));
+	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, c2_ip, our_ip, 1, 2, 4, 64));
+	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, our_ip, our_ip, 1, 2, 4, 64));
+	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, remote_ip, c1_ip, 1, 2, 4, 64));
 	assert_int_equal(W->up.n + W->c1.n + W->c2.n, 0);
 	assert_int_equal(router_uplink_counters(W->r)->drops[DROP_SPOOFED], 2);
 }
@@ -473,8 +360,8 @@ static void test_client_to_client_isolated(void **state)
 	accept_all(W->id1);
 	accept_all(W->id2);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, c2_ip, 1000, 2000, 4, 64));
-	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, c2_ip, 8, 1, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, c2_ip, 1000, 2000, 4, 64));
+	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, c2_ip, 8, 1, 64));
 	assert_int_equal(W->c2.n + W->up.n, 0);
 	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_CLIENT_TO_CLIENT], 2);
 }
@@ -484,7 +371,7 @@ static void test_ping_firewall_and_reject_other(void **state)
 	(void)state;
 	uint8_t f[2048];
 	clear_captures();
-	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, our_ip, 8, 77, 64));
+	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, our_ip, 8, 77, 64));
 	assert_int_equal(W->c1.n, 1);
 	struct packet p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 0);
@@ -493,13 +380,13 @@ static void test_ping_firewall_and_reject_other(void **state)
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
 	/* Anything else to the firewall is refused with an ICMP error. */
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, our_ip, 1000, 53, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, our_ip, 1000, 53, 4, 64));
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 3);
 	/* The netvm side may ping us too. */
 	clear_captures();
-	push_uplink(f, echo4(f, netvm_mac, uplink_mac, netvm_ip, our_ip, 8, 5, 64));
+	push_uplink(f, tf_echo4(f, netvm_mac, uplink_mac, netvm_ip, our_ip, 8, 5, 64));
 	assert_int_equal(W->up.n, 1);
 	p = parse_ok(&W->up, 0);
 	assert_int_equal(p.icmp_type, 0);
@@ -511,7 +398,7 @@ static void test_ttl_expiry_sends_time_exceeded(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33434, 33434, 8, 1));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33434, 33434, 8, 1));
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
 	struct packet p = parse_ok(&W->c1, 0);
@@ -519,7 +406,7 @@ static void test_ttl_expiry_sends_time_exceeded(void **state)
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	/* A TTL of 2 goes through with 1 left (traceroute's next hop). */
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33435, 33435, 8, 2));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33435, 33435, 8, 2));
 	assert_int_equal(W->up.n, 1);
 	assert_int_equal(parse_ok(&W->up, 0).ttl, 1);
 }
@@ -530,19 +417,19 @@ static void test_icmp_error_from_outside_translated(void **state)
 	uint8_t f[2048], g[2048];
 	accept_all(W->id1);
 	clear_captures();
-	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41000, 9999, 12, 64);
+	size_t n = tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41000, 9999, 12, 64);
 	push_client(W->id1, f, n);
 	assert_int_equal(W->up.n, 1);
 	/* The remote host answers with port unreachable quoting what it got. */
 	const uint8_t *sent = W->up.frame[0] + 14;
-	size_t o = eth(g, uplink_mac, netvm_mac, 0x0800);
+	size_t o = tf_eth(g, uplink_mac, netvm_mac, 0x0800);
 	uint8_t *icmp = g + o + 20;
 	memset(icmp, 0, 8);
 	icmp[0] = 3;
 	icmp[1] = 3;
 	memcpy(icmp + 8, sent, 28);
-	l4_csum4(icmp, 36, 1, remote_ip, our_ip, 2);
-	ip4_hdr(g + o, 1, remote_ip, our_ip, 36, 50, 0);
+	tf_l4_csum4(icmp, 36, 1, remote_ip, our_ip, 2);
+	tf_ip4_hdr(g + o, 1, remote_ip, our_ip, 36, 50, 0);
 	memcpy(g, uplink_mac, 6);
 	memcpy(g + 6, netvm_mac, 6);
 	clear_captures();
@@ -558,7 +445,7 @@ static void test_icmp_error_from_outside_translated(void **state)
 	assert_int_equal(csum_buf(W->c1.frame[0] + inner.l3_off, 20), 0);
 	/* An error quoting nothing we sent is dropped. */
 	store_be16(icmp + 8 + 20, 1);
-	l4_csum4(icmp, 36, 1, remote_ip, our_ip, 2);
+	tf_l4_csum4(icmp, 36, 1, remote_ip, our_ip, 2);
 	clear_captures();
 	push_uplink(g, o + 20 + 36);
 	assert_int_equal(W->c1.n, 0);
@@ -573,7 +460,7 @@ static void test_multicast_from_client_dropped_quietly(void **state)
 	log_reset();
 	clear_captures();
 	/* CVE-2022-46770's packet: must cost nothing and log nothing. */
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, mdns, 5353, 5353, 607, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, mdns, 5353, 5353, 607, 64));
 	assert_int_equal(W->up.n + W->c1.n, 0);
 	char line[LOG_LINE_MAX + 16];
 	assert_int_equal(log_drain_line(line, sizeof(line)), 0);
@@ -585,15 +472,15 @@ static void test_rule_change_ends_only_blocked_connections(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34000, 80, 0x02));
-	push_client(W->id1, f, tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34001, 22, 0x02));
+	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34000, 80, 0x02));
+	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34001, 22, 0x02));
 	assert_int_equal(W->up.n, 2);
 	uint16_t port80 = parse_ok(&W->up, 0).src_port, port22 = parse_ok(&W->up, 1).src_port;
 	static const char *const web_only[] = {"action=accept proto=tcp dstports=80-80", NULL};
 	set_rules(&W->rules1, W->id1, false, web_only);
 	clear_captures();
-	push_uplink(f, tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, port80, 0x10));
-	push_uplink(f, tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 22, port22, 0x10));
+	push_uplink(f, tf_tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, port80, 0x10));
+	push_uplink(f, tf_tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 22, port22, 0x10));
 	assert_int_equal(W->c1.n, 1);
 	assert_int_equal(parse_ok(&W->c1, 0).src_port, 80);
 }
@@ -608,7 +495,7 @@ static void test_nat_table_full_evicts_and_keeps_working(void **state)
 	 * newest always get through. */
 	for (unsigned i = 0; i < 256; i++) {
 		W->up.n = 0;
-		push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, (uint16_t)(2000 + i),
+		push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, (uint16_t)(2000 + i),
 					 7000, 4, 64));
 		assert_int_equal(W->up.n, 1);
 	}
@@ -626,7 +513,7 @@ static void test_nat_port_exhaustion_drops(void **state)
 	conntrack_set_nat_port_range(router_conntrack(W->r), 5000, 5001);
 	clear_captures();
 	for (unsigned i = 0; i < 5; i++)
-		push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, (uint16_t)(3000 + i),
+		push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, (uint16_t)(3000 + i),
 					 7001, 4, 64));
 	assert_int_equal(W->up.n, 2);
 	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_NAT_EXHAUSTED], 3);
@@ -637,7 +524,7 @@ static void test_csum_blank_completed(void **state)
 	(void)state;
 	uint8_t f[2048];
 	accept_all(W->id1);
-	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 45000, 80, 100, 64);
+	size_t n = tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 45000, 80, 100, 64);
 	/* A partial checksum as Linux netfront leaves it: pseudo-header only. */
 	store_be16(f + 14 + 20 + 6, (uint16_t)~csum_fold(csum_pseudo_ipv4(c1_ip, remote_ip, 17, 108)));
 	clear_captures();
@@ -654,7 +541,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 	(void)state;
 	uint8_t f[2048];
 	accept_all(W->id1);
-	size_t o = eth(f, fw_mac, c1_mac, 0x0800);
+	size_t o = tf_eth(f, fw_mac, c1_mac, 0x0800);
 	uint8_t *t = f + o + 20;
 	memset(t, 0, 40);
 	store_be16(t, 51000);
@@ -665,7 +552,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 	store_be16(t + 14, 64240);
 	static const uint8_t opts[20] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
 	memcpy(t + 20, opts, 20);
-	ip4_hdr(f + o, 6, c1_ip, remote_ip, 40, 64, 0x4000);
+	tf_ip4_hdr(f + o, 6, c1_ip, remote_ip, 40, 64, 0x4000);
 	store_be16(t + 16, (uint16_t)~csum_fold(csum_pseudo_ipv4(c1_ip, remote_ip, 6, 40)));
 	clear_captures();
 	router_input_client(W->r, W->id1, f, o + 60, ROUTER_RX_CSUM_BLANK, W->now);
@@ -673,7 +560,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 	struct packet p = parse_ok(&W->up, 0);
 	uint16_t nat_port = p.src_port;
 	/* SYN-ACK from the server, also csum_blank (a Linux netvm may send it so). */
-	o = eth(f, uplink_mac, netvm_mac, 0x0800);
+	o = tf_eth(f, uplink_mac, netvm_mac, 0x0800);
 	t = f + o + 20;
 	memset(t, 0, 40);
 	store_be16(t, 7777);
@@ -681,7 +568,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 	t[12] = 10 << 4;
 	t[13] = 0x12;
 	memcpy(t + 20, opts, 20);
-	ip4_hdr(f + o, 6, remote_ip, our_ip, 40, 64, 0x4000);
+	tf_ip4_hdr(f + o, 6, remote_ip, our_ip, 40, 64, 0x4000);
 	store_be16(t + 16, (uint16_t)~csum_fold(csum_pseudo_ipv4(remote_ip, our_ip, 6, 40)));
 	clear_captures();
 	router_input_uplink(W->r, f, o + 60, ROUTER_RX_CSUM_BLANK, W->now);
@@ -689,14 +576,14 @@ static void test_csum_blank_tcp_handshake(void **state)
 	p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.dst_port, 51000);
 	/* The client's ACK, csum_blank again (the fast path's turn). */
-	o = eth(f, fw_mac, c1_mac, 0x0800);
+	o = tf_eth(f, fw_mac, c1_mac, 0x0800);
 	t = f + o + 20;
 	memset(t, 0, 20);
 	store_be16(t, 51000);
 	store_be16(t + 2, 7777);
 	t[12] = 5 << 4;
 	t[13] = 0x10;
-	ip4_hdr(f + o, 6, c1_ip, remote_ip, 20, 64, 0x4000);
+	tf_ip4_hdr(f + o, 6, c1_ip, remote_ip, 20, 64, 0x4000);
 	store_be16(t + 16, (uint16_t)~csum_fold(csum_pseudo_ipv4(c1_ip, remote_ip, 6, 20)));
 	for (int i = 0; i < 3; i++) {
 		uint8_t g[2048];
@@ -721,16 +608,16 @@ static void test_fragments_reassembled_and_forwarded(void **state)
 	store_be16(u + 4, (uint16_t)(8 + payload));
 	for (size_t i = 0; i < payload; i++)
 		u[8 + i] = (uint8_t)i;
-	l4_csum4(u, 8 + payload, 17, c1_ip, remote_ip, 6);
+	tf_l4_csum4(u, 8 + payload, 17, c1_ip, remote_ip, 6);
 	size_t first = 1480, rest = 8 + payload - first;
 	clear_captures();
-	size_t o = eth(f, fw_mac, c1_mac, 0x0800);
+	size_t o = tf_eth(f, fw_mac, c1_mac, 0x0800);
 	memcpy(f + o + 20, u, first);
-	ip4_hdr(f + o, 17, c1_ip, remote_ip, first, 64, 0x2000);
+	tf_ip4_hdr(f + o, 17, c1_ip, remote_ip, first, 64, 0x2000);
 	push_client(W->id1, f, o + 20 + first);
 	assert_int_equal(W->up.n, 0);
 	memcpy(f + o + 20, u + first, rest);
-	ip4_hdr(f + o, 17, c1_ip, remote_ip, rest, 64, (uint16_t)(first / 8));
+	tf_ip4_hdr(f + o, 17, c1_ip, remote_ip, rest, 64, (uint16_t)(first / 8));
 	push_client(W->id1, f, o + 20 + rest);
 	/* Re-fragmented to the uplink's MTU: two fragments again. */
 	assert_int_equal(W->up.n, 2);
@@ -748,7 +635,7 @@ static void test_df_too_big_gets_frag_needed(void **state)
 	static uint8_t f[4096];
 	accept_all(W->id1);
 	/* A client with a larger MTU than the uplink sends 1600 bytes with DF. */
-	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 47000, 9000, 1600 - 28, 64);
+	size_t n = tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 47000, 9000, 1600 - 28, 64);
 	store_be16(f + 14 + 6, 0x4000);
 	store_be16(f + 14 + 10, 0);
 	store_be16(f + 14 + 10, csum_buf(f + 14, 20));
@@ -764,28 +651,6 @@ static void test_df_too_big_gets_frag_needed(void **state)
 
 /* ---- IPv6 -------------------------------------------------------------------- */
 
-static size_t udp6(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[16],
-		   const uint8_t dst[16], uint16_t sport, uint16_t dport, size_t n)
-{
-	size_t o = eth(f, dmac, smac, 0x86dd);
-	uint8_t *h = f + o, *u = h + 40;
-	memset(h, 0, 40);
-	h[0] = 0x60;
-	store_be16(h + 4, (uint16_t)(8 + n));
-	h[6] = 17;
-	h[7] = 64;
-	memcpy(h + 8, src, 16);
-	memcpy(h + 24, dst, 16);
-	store_be16(u, sport);
-	store_be16(u + 2, dport);
-	store_be16(u + 4, (uint16_t)(8 + n));
-	store_be16(u + 6, 0);
-	memset(u + 8, 'y', n);
-	uint16_t c = csum_fold(csum_partial(u, 8 + n, csum_pseudo_ipv6(src, dst, 17, (uint32_t)(8 + n))));
-	store_be16(u + 6, c ? c : 0xffff);
-	return o + 40 + 8 + n;
-}
-
 static void test_ipv6_nat_and_rules(void **state)
 {
 	(void)state;
@@ -793,14 +658,14 @@ static void test_ipv6_nat_and_rules(void **state)
 	static const char *const v6rules[] = {"action=accept dst6=2001:db8::/32 proto=udp", NULL};
 	set_rules(&W->rules1_v6, W->id1, true, v6rules);
 	clear_captures();
-	push_client(W->id1, f, udp6(f, c1_mac, fw_mac, c1_ip6, remote_ip6, 50000, 443, 10));
+	push_client(W->id1, f, tf_udp6(f, c1_mac, fw_mac, c1_ip6, remote_ip6, 50000, 443, 10));
 	assert_int_equal(W->up.n, 1);
 	struct packet p = parse_ok(&W->up, 0);
 	assert_memory_equal(p.src.b, our_ip6, 16);
 	assert_int_equal(p.ttl, 63);
 	uint16_t nat_port = p.src_port;
 	clear_captures();
-	push_uplink(f, udp6(f, netvm_mac, uplink_mac, remote_ip6, our_ip6, 443, nat_port, 10));
+	push_uplink(f, tf_udp6(f, netvm_mac, uplink_mac, remote_ip6, our_ip6, 443, nat_port, 10));
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
 	assert_memory_equal(p.dst.b, c1_ip6, 16);
@@ -810,7 +675,7 @@ static void test_ipv6_nat_and_rules(void **state)
 	memcpy(other, remote_ip6, 16);
 	other[1] = 0x02;
 	clear_captures();
-	push_client(W->id1, f, udp6(f, c1_mac, fw_mac, c1_ip6, other, 50001, 443, 10));
+	push_client(W->id1, f, tf_udp6(f, c1_mac, fw_mac, c1_ip6, other, 50001, 443, 10));
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
@@ -825,7 +690,7 @@ static size_t ns6(uint8_t *f, const uint8_t smac[6], const uint8_t src[16], cons
 {
 	uint8_t mc[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15]};
 	uint8_t dmac[6] = {0x33, 0x33, 0xff, target[13], target[14], target[15]};
-	size_t o = eth(f, dmac, smac, 0x86dd);
+	size_t o = tf_eth(f, dmac, smac, 0x86dd);
 	uint8_t *h = f + o, *m = h + 40;
 	memset(h, 0, 40);
 	h[0] = 0x60;
@@ -888,12 +753,12 @@ static void test_removed_client_connections_gone(void **state)
 	uint8_t f[2048];
 	accept_all(W->id2);
 	clear_captures();
-	push_client(W->id2, f, udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 6000, 6001, 4, 64));
+	push_client(W->id2, f, tf_udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 6000, 6001, 4, 64));
 	assert_int_equal(W->up.n, 1);
 	uint16_t nat_port = parse_ok(&W->up, 0).src_port;
 	router_remove_client(W->r, W->id2);
 	clear_captures();
-	push_uplink(f, udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 6001, nat_port, 4, 64));
+	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 6001, nat_port, 4, 64));
 	assert_int_equal(W->c2.n, 0);
 	assert_null(router_client_counters(W->r, W->id2));
 }
@@ -904,7 +769,7 @@ static void test_address_change_ends_nat_connections(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
 	assert_int_equal(W->up.n, 1);
 	struct ct_stats st;
 	conntrack_get_stats(router_conntrack(W->r), &st);
@@ -921,7 +786,7 @@ static void test_address_change_ends_nat_connections(void **state)
 	assert_int_equal(st.in_use, 0);
 	/* The same flow goes out again from the new address, never the old. */
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
 	assert_int_equal(W->up.n, 1);
 	struct packet p = parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), new_ip, 4);
@@ -932,7 +797,7 @@ static void test_garbage_frames_counted_not_forwarded(void **state)
 	(void)state;
 	uint8_t f[2048];
 	accept_all(W->id1);
-	size_t n = udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 1, 2, 40, 64);
+	size_t n = tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 1, 2, 40, 64);
 	clear_captures();
 	for (size_t len = 0; len < n; len++)
 		push_client(W->id1, f, len); /* every truncation */

@@ -24,24 +24,9 @@
 #include "fw/rules.h"
 #include "net/packet.h"
 
+#include "frames.h"
+
 #define NS 1000000000ull
-
-#define CAP_MAX 64
-struct capture {
-	size_t n;
-	size_t len[CAP_MAX];
-	uint8_t frame[CAP_MAX][2048];
-};
-
-static bool capture_tx(void *ctx, const uint8_t *frame, size_t len)
-{
-	struct capture *c = ctx;
-	if (c->n >= CAP_MAX || len > sizeof(c->frame[0]))
-		return false;
-	memcpy(c->frame[c->n], frame, len);
-	c->len[c->n++] = len;
-	return true;
-}
 
 /* ---- the world: --ipv4=10.137.0.6 --ipv4-gw=10.137.0.50 ------------------ */
 
@@ -60,7 +45,7 @@ struct world {
 	void *mem;
 	struct arena arena;
 	struct router *r;
-	struct capture up, c1, bsd;
+	struct tf_capture up, c1, bsd;
 	int id1, bsd_id;
 	struct rule_set rules1, rules_bsd;
 	uint64_t now;
@@ -97,7 +82,7 @@ static void accept_all(int id)
 static int add_bsd(void)
 {
 	struct router_client_params cp = {.domid = 9, .devid = 0, .has_ip4 = true, .mtu = 1500,
-					  .transmit = capture_tx, .transmit_ctx = &W->bsd};
+					  .transmit = tf_capture_tx, .transmit_ctx = &W->bsd};
 	memcpy(cp.mac, bsd_mac, 6);
 	cp.ip4 = ip_from_v4(bsd_ip);
 	return router_add_client(W->r, &cp);
@@ -127,7 +112,7 @@ static int setup(void **state)
 	/* No router_set_uplink: there is no netvm device. */
 
 	struct router_client_params cp = {.domid = 7, .devid = 0, .has_ip4 = true, .mtu = 1500,
-					  .transmit = capture_tx, .transmit_ctx = &W->c1};
+					  .transmit = tf_capture_tx, .transmit_ctx = &W->c1};
 	memcpy(cp.mac, c1_mac, 6);
 	cp.ip4 = ip_from_v4(c1_ip);
 	W->id1 = router_add_client(W->r, &cp);
@@ -154,89 +139,26 @@ static void clear_captures(void)
 
 static void add_uplink(void)
 {
-	struct router_uplink_params up = {.mtu = 1500, .transmit = capture_tx, .transmit_ctx = &W->up};
+	struct router_uplink_params up = {.mtu = 1500, .transmit = tf_capture_tx, .transmit_ctx = &W->up};
 	memcpy(up.mac, uplink_mac, 6);
 	router_set_uplink(W->r, &up);
 }
 
 /* ---- frame construction ---------------------------------------------------- */
 
-static size_t eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
-{
-	memcpy(f, dst, 6);
-	memcpy(f + 6, src, 6);
-	store_be16(f + 12, type);
-	return 14;
-}
-
-static void ip4_hdr(uint8_t *h, uint8_t proto, const uint8_t src[4], const uint8_t dst[4],
-		    size_t payload, uint8_t ttl)
-{
-	memset(h, 0, 20);
-	h[0] = 0x45;
-	store_be16(h + 2, (uint16_t)(20 + payload));
-	store_be16(h + 4, 0x1234);
-	h[8] = ttl;
-	h[9] = proto;
-	memcpy(h + 12, src, 4);
-	memcpy(h + 16, dst, 4);
-	store_be16(h + 10, csum_buf(h, 20));
-}
-
-static void l4_csum4(uint8_t *l4, size_t len, uint8_t proto, const uint8_t src[4],
-		     const uint8_t dst[4], size_t csum_off)
-{
-	store_be16(l4 + csum_off, 0);
-	uint32_t s = proto == 1 ? 0 : csum_pseudo_ipv4(src, dst, proto, (uint16_t)len);
-	uint16_t c = csum_fold(csum_partial(l4, len, s));
-	if (proto == 17 && c == 0)
-		c = 0xffff;
-	store_be16(l4 + csum_off, c);
-}
-
-static size_t udp4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
-		   const uint8_t dst[4], uint16_t sport, uint16_t dport, size_t n, uint8_t ttl)
-{
-	size_t o = eth(f, dmac, smac, 0x0800);
-	uint8_t *u = f + o + 20;
-	store_be16(u, sport);
-	store_be16(u + 2, dport);
-	store_be16(u + 4, (uint16_t)(8 + n));
-	memset(u + 8, 'x', n);
-	l4_csum4(u, 8 + n, 17, src, dst, 6);
-	ip4_hdr(f + o, 17, src, dst, 8 + n, ttl);
-	return o + 20 + 8 + n;
-}
-
-static size_t echo4(uint8_t *f, const uint8_t smac[6], const uint8_t dmac[6], const uint8_t src[4],
-		    const uint8_t dst[4], uint8_t type, uint16_t id, uint8_t ttl)
-{
-	size_t o = eth(f, dmac, smac, 0x0800);
-	uint8_t *m = f + o + 20;
-	m[0] = type;
-	m[1] = 0;
-	m[2] = m[3] = 0;
-	store_be16(m + 4, id);
-	store_be16(m + 6, 1);
-	memcpy(m + 8, "pingdata", 8);
-	l4_csum4(m, 16, 1, src, dst, 2);
-	ip4_hdr(f + o, 1, src, dst, 16, ttl);
-	return o + 36;
-}
-
 /* An ICMP error (type, code) from src to our address quoting the first 28
  * bytes of the IP packet quoted_ip. */
 static size_t icmp_err4(uint8_t *g, const uint8_t src[4], uint8_t type, uint8_t code,
 			const uint8_t *quoted_ip)
 {
-	size_t o = eth(g, fw_mac, bsd_mac, 0x0800);
+	size_t o = tf_eth(g, fw_mac, bsd_mac, 0x0800);
 	uint8_t *icmp = g + o + 20;
 	memset(icmp, 0, 8);
 	icmp[0] = type;
 	icmp[1] = code;
 	memcpy(icmp + 8, quoted_ip, 28);
-	l4_csum4(icmp, 36, 1, src, our_ip, 2);
-	ip4_hdr(g + o, 1, src, our_ip, 36, 50);
+	tf_l4_csum4(icmp, 36, 1, src, our_ip, 2);
+	tf_ip4_hdr(g + o, 1, src, our_ip, 36, 50, 0);
 	return o + 20 + 36;
 }
 
@@ -245,7 +167,7 @@ static void push_client(int id, uint8_t *f, size_t len)
 	router_input_client(W->r, id, f, len, 0, W->now);
 }
 
-static struct packet parse_ok(const struct capture *c, size_t i)
+static struct packet parse_ok(const struct tf_capture *c, size_t i)
 {
 	struct packet p;
 	assert_true(i < c->n);
@@ -259,7 +181,7 @@ static uint16_t c1_udp_out(uint16_t sport)
 {
 	uint8_t f[2048];
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, sport, 53, 20, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, sport, 53, 20, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(W->c1.n + W->up.n, 0);
 	struct packet p = parse_ok(&W->bsd, 0);
@@ -287,7 +209,7 @@ static void test_udp_round_trip_through_gateway_client(void **state)
 
 	/* The answer, relayed by the bsd VM, reaches c1 with its addresses. */
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
 	assert_int_equal(W->c1.n, 1);
 	assert_int_equal(W->bsd.n + W->up.n, 0);
 	struct packet p = parse_ok(&W->c1, 0);
@@ -305,7 +227,7 @@ static void test_udp_round_trip_through_gateway_client(void **state)
 	 * the uplink side. */
 	clear_captures();
 	push_client(W->bsd_id, f,
-		    udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, (uint16_t)(nat_port ^ 1), 40, 60));
+		    tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, (uint16_t)(nat_port ^ 1), 40, 60));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(bc->drops[DROP_NO_CONNECTION], 1);
 	assert_int_equal(bc->drops[DROP_SPOOFED], 0);
@@ -319,13 +241,13 @@ static void test_many_packets_both_ways(void **state)
 	uint16_t nat_port = c1_udp_out(40001);
 	for (unsigned i = 0; i < 20; i++) {
 		clear_captures();
-		push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40001, 53, 20, 64));
+		push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40001, 53, 20, 64));
 		assert_int_equal(W->bsd.n, 1);
 		assert_int_equal(parse_ok(&W->bsd, 0).src_port, nat_port);
 		assert_memory_equal(W->bsd.frame[0], bsd_mac, 6);
 		clear_captures();
 		push_client(W->bsd_id, f,
-			    udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 10, 60));
+			    tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 10, 60));
 		assert_int_equal(W->c1.n, 1);
 		assert_int_equal(parse_ok(&W->c1, 0).dst_port, 40001);
 	}
@@ -337,14 +259,14 @@ static void test_ping_through_gateway_client(void **state)
 	uint8_t f[2048];
 	accept_all(W->id1);
 	clear_captures();
-	push_client(W->id1, f, echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 321, 64));
+	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 321, 64));
 	assert_int_equal(W->bsd.n, 1);
 	struct packet p = parse_ok(&W->bsd, 0);
 	assert_int_equal(p.icmp_type, 8);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	uint16_t id = p.icmp_id;
 	clear_captures();
-	push_client(W->bsd_id, f, echo4(f, bsd_mac, fw_mac, remote_ip, our_ip, 0, id, 60));
+	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, remote_ip, our_ip, 0, id, 60));
 	assert_int_equal(W->c1.n, 1);
 	p = parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 0);
@@ -403,17 +325,17 @@ static void test_internal_sources_from_gateway_link_dropped(void **state)
 	const struct router_counters *bc = router_client_counters(W->r, W->bsd_id);
 	clear_captures();
 	/* Another client's address and ours: QSB-56 anti-spoofing. */
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, c1_ip, our_ip, 53, nat_port, 4, 64));
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, our_ip, our_ip, 53, nat_port, 4, 64));
-	push_client(W->bsd_id, f, echo4(f, bsd_mac, fw_mac, c1_ip, our_ip, 8, 1, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, c1_ip, our_ip, 53, nat_port, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, our_ip, our_ip, 53, nat_port, 4, 64));
+	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, c1_ip, our_ip, 8, 1, 64));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(bc->drops[DROP_SPOOFED], 3);
 	/* From outside but not to us: not ours to route. */
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, remote_ip, c1_ip, 53, 42000, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, c1_ip, 53, 42000, 4, 64));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(bc->drops[DROP_NOT_FOR_US], 1);
 	/* A normal client may still not relay anyone's traffic. */
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 64));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_SPOOFED], 1);
 }
@@ -423,7 +345,7 @@ static void test_outside_pings_us_and_gets_answer_on_that_link(void **state)
 	(void)state;
 	uint8_t f[2048];
 	clear_captures();
-	push_client(W->bsd_id, f, echo4(f, bsd_mac, fw_mac, remote_ip, our_ip, 8, 9, 64));
+	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, remote_ip, our_ip, 8, 9, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(W->c1.n + W->up.n, 0);
 	struct packet p = parse_ok(&W->bsd, 0);
@@ -434,7 +356,7 @@ static void test_outside_pings_us_and_gets_answer_on_that_link(void **state)
 	/* Other traffic to us from outside is dropped silently (uplink
 	 * behaviour), not answered like a client's. */
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 1000, 7, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 1000, 7, 4, 64));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(router_client_counters(W->r, W->bsd_id)->drops[DROP_NO_CONNECTION], 1);
 }
@@ -446,7 +368,7 @@ static void test_expiring_reply_gets_time_exceeded_on_gateway_link(void **state)
 	accept_all(W->id1);
 	uint16_t nat_port = c1_udp_out(43000);
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 1));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 1));
 	assert_int_equal(W->c1.n + W->up.n, 0);
 	assert_int_equal(W->bsd.n, 1);
 	struct packet p = parse_ok(&W->bsd, 0);
@@ -463,7 +385,7 @@ static void test_gateway_own_traffic_follows_its_rules(void **state)
 	uint8_t f[2048];
 	/* No rules yet: its own connections are refused like any client's. */
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, bsd_ip, remote_ip, 5000, 80, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, remote_ip, 5000, 80, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
 	struct packet p = parse_ok(&W->bsd, 0);
 	assert_int_equal(p.icmp_type, 3);
@@ -474,30 +396,30 @@ static void test_gateway_own_traffic_follows_its_rules(void **state)
 	/* It may ping the firewall; anything else to us gets the client's
 	 * admin-prohibited answer. */
 	clear_captures();
-	push_client(W->bsd_id, f, echo4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 8, 3, 64));
+	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 8, 3, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(parse_ok(&W->bsd, 0).icmp_type, 0);
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 5000, 53, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 5000, 53, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(parse_ok(&W->bsd, 0).icmp_type, 3);
 	/* Client isolation holds for it too. */
 	accept_all(W->bsd_id);
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, bsd_ip, c1_ip, 5000, 53, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, c1_ip, 5000, 53, 4, 64));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(bc->drops[DROP_CLIENT_TO_CLIENT], 1);
 	/* With rules allowing it, its connection is NATed and leaves on the
 	 * way out, which is its own link. */
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, bsd_ip, remote_ip, 5001, 80, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, remote_ip, 5001, 80, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
 	p = parse_ok(&W->bsd, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
 	uint16_t nat_port = p.src_port;
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 80, nat_port, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 80, nat_port, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
 	p = parse_ok(&W->bsd, 0);
 	assert_memory_equal(ip_v4_bytes(&p.dst), bsd_ip, 4);
@@ -511,7 +433,7 @@ static void test_rules_of_normal_client_still_apply(void **state)
 	static const char *const only_dns[] = {"action=accept proto=udp dstports=53-53", NULL};
 	set_rules(&W->rules1, W->id1, only_dns);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 54, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 54, 4, 64));
 	assert_int_equal(W->bsd.n, 0);
 	assert_int_equal(W->c1.n, 1);
 	assert_int_equal(parse_ok(&W->c1, 0).icmp_type, 3);
@@ -525,7 +447,7 @@ static void test_uplink_takes_over_and_back(void **state)
 	accept_all(W->id1);
 	add_uplink();
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 44000, 53, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 44000, 53, 4, 64));
 	assert_int_equal(W->up.n, 1);
 	assert_int_equal(W->bsd.n, 0);
 	struct packet p = parse_ok(&W->up, 0);
@@ -534,18 +456,18 @@ static void test_uplink_takes_over_and_back(void **state)
 	uint16_t nat_port = p.src_port;
 	/* Replies come from the uplink now; the bsd client is a client again. */
 	clear_captures();
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 64));
 	assert_int_equal(W->c1.n, 0);
 	assert_int_equal(router_client_counters(W->r, W->bsd_id)->drops[DROP_SPOOFED], 1);
 	router_input_uplink(W->r, f,
-			    udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port, 4, 64),
+			    tf_udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port, 4, 64),
 			    0, W->now);
 	assert_int_equal(W->c1.n, 1);
 	/* Without the uplink, the bsd link is the way out again, for the
 	 * connection that already exists too. */
 	router_clear_uplink(W->r);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 44000, 53, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 44000, 53, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(parse_ok(&W->bsd, 0).src_port, nat_port);
 	assert_memory_equal(W->bsd.frame[0], bsd_mac, 6);
@@ -558,7 +480,7 @@ static void test_no_gateway_client_no_way_out(void **state)
 	accept_all(W->id1);
 	router_remove_client(W->r, W->bsd_id);
 	clear_captures();
-	push_client(W->id1, f, udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 45000, 53, 4, 64));
+	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 45000, 53, 4, 64));
 	assert_int_equal(W->c1.n + W->bsd.n + W->up.n, 0);
 	assert_int_equal(router_client_counters(W->r, W->id1)->drops[DROP_NO_UPLINK], 1);
 	/* It comes back (a restart of the bsd VM): traffic flows again. */
@@ -595,13 +517,13 @@ static void test_resolver_traffic_uses_gateway_link(void **state)
 	assert_memory_equal(W->bsd.frame[0], bsd_mac, 6);
 	assert_memory_equal(W->bsd.frame[0] + 6, fw_mac, 6);
 	/* The answer relayed by the bsd VM reaches the resolver. */
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, dns_ip, our_ip, 53, 60001, 12, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, dns_ip, our_ip, 53, 60001, 12, 64));
 	assert_int_equal(W->local_n, 1);
 	assert_memory_equal(ip_v4_bytes(&W->local_src), dns_ip, 4);
 	assert_int_equal(W->local_dport, 60001);
 	assert_int_equal(W->local_len, 12);
 	/* The bsd VM's own datagrams to those ports are client traffic. */
-	push_client(W->bsd_id, f, udp4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 53, 60001, 12, 64));
+	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 53, 60001, 12, 64));
 	assert_int_equal(W->local_n, 1);
 	/* Without a way out it cannot send. */
 	router_remove_client(W->r, W->bsd_id);
@@ -614,7 +536,7 @@ static void test_truncated_frames_from_gateway_link(void **state)
 	uint8_t f[2048], g[2048];
 	accept_all(W->id1);
 	uint16_t nat_port = c1_udp_out(46000);
-	size_t n = udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 30, 64);
+	size_t n = tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 30, 64);
 	for (size_t len = 0; len < n; len++) {
 		memcpy(g, f, n);
 		clear_captures();
