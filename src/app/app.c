@@ -151,8 +151,6 @@ size_t app_memory_needed(const struct app_config *cfg)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static struct app *the_app; /* for the qrexec status hook and the connector */
-
 static struct rule_set *set_alloc(struct app *a)
 {
 	return a->n_free_sets ? a->free_sets[--a->n_free_sets] : NULL;
@@ -765,57 +763,38 @@ static size_t status_hook(void *ctx, char *buf, size_t cap)
 	return app_status(ctx, buf, cap);
 }
 
-struct out {
-	char *buf;
-	size_t cap, len;
-};
-
-static void out_add(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_add(struct out *o, const char *fmt, ...)
+static void out_counters(struct fmt_buf *o, const struct router_counters *c)
 {
-	va_list ap;
-	if (o->len >= o->cap)
-		return;
-	va_start(ap, fmt);
-	int n = fmt_vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->len = MIN(o->cap - 1, o->len + (size_t)n);
-}
-
-static void out_counters(struct out *o, const struct router_counters *c)
-{
-	out_add(o, "frames in %llu out %llu", (unsigned long long)c->frames_in,
+	fmt_append(o, "frames in %llu out %llu", (unsigned long long)c->frames_in,
 		(unsigned long long)c->frames_out);
 	for (int d = 0; d < DROP_REASON_COUNT; d++)
 		if (c->drops[d])
-			out_add(o, ", %s %llu", router_drop_str((enum router_drop)d),
+			fmt_append(o, ", %s %llu", router_drop_str((enum router_drop)d),
 				(unsigned long long)c->drops[d]);
-	out_add(o, "\n");
+	fmt_append(o, "\n");
 }
 
 size_t app_status(struct app *a, char *buf, size_t cap)
 {
-	struct out o = {buf, cap, 0};
+	struct fmt_buf o = {buf, cap, 0};
 	if (cap == 0)
 		return 0;
-	buf[0] = 0;
-	out_add(&o, "qubes-c-firewall\n");
+	fmt_append(&o, "qubes-c-firewall\n");
 	if (a->has_net)
-		out_add(&o, "network: address %s, netvm %s, dns %s %s\n", IP_STR(&a->net.our_ip4),
+		fmt_append(&o, "network: address %s, netvm %s, dns %s %s\n", IP_STR(&a->net.our_ip4),
 			IP_STR(&a->net.gateway4), IP_STR(&a->net.dns[0]), IP_STR(&a->net.dns[1]));
 	else
-		out_add(&o, "network: waiting for configuration\n");
-	out_add(&o, "uplink: %s; ", a->uplink_up ? "up" : "down");
+		fmt_append(&o, "network: waiting for configuration\n");
+	fmt_append(&o, "uplink: %s; ", a->uplink_up ? "up" : "down");
 	out_counters(&o, router_uplink_counters(a->router));
 	struct ct_stats st;
 	conntrack_get_stats(router_conntrack(a->router), &st);
-	out_add(&o, "connections: %u of %u (tcp %u, udp %u, icmp %u, other %u), evicted %llu\n",
+	fmt_append(&o, "connections: %u of %u (tcp %u, udp %u, icmp %u, other %u), evicted %llu\n",
 		st.in_use, st.capacity, st.per_class[CT_CLASS_TCP], st.per_class[CT_CLASS_UDP],
 		st.per_class[CT_CLASS_ICMP], st.per_class[CT_CLASS_OTHER],
 		(unsigned long long)st.evictions);
 	const struct resolver_counters *rc = resolver_get_counters(a->res);
-	out_add(&o, "resolver: %u in flight, %llu answers, %llu failures, %llu dropped replies, "
+	fmt_append(&o, "resolver: %u in flight, %llu answers, %llu failures, %llu dropped replies, "
 		    "%llu learned from clients\n",
 		resolver_inflight(a->res), (unsigned long long)rc->answers,
 		(unsigned long long)rc->failures,
@@ -826,25 +805,25 @@ size_t app_status(struct app *a, char *buf, size_t cap)
 		struct vif *v = &a->vifs[i];
 		if (v->state != VIF_ACTIVE)
 			continue;
-		out_add(&o, "client %u.%u %s:", v->domid, v->devid, v->ip_text);
+		fmt_append(&o, "client %u.%u %s:", v->domid, v->devid, v->ip_text);
 		for (int f = 0; f < 2; f++) {
 			if (!vif_addr(v, f))
 				continue;
 			const struct rule_set *s = v->rules[f];
 			if (!s)
-				out_add(&o, " ipv%c no rules yet (drop all);", f ? '6' : '4');
+				fmt_append(&o, " ipv%c no rules yet (drop all);", f ? '6' : '4');
 			else if (s->failed)
-				out_add(&o, " ipv%c rules FAILED (drop all): %s;", f ? '6' : '4', s->error);
+				fmt_append(&o, " ipv%c rules FAILED (drop all): %s;", f ? '6' : '4', s->error);
 			else
-				out_add(&o, " ipv%c %u rules, policy %s;", f ? '6' : '4', s->n_rules,
+				fmt_append(&o, " ipv%c %u rules, policy %s;", f ? '6' : '4', s->n_rules,
 					rules_action_name((enum rule_action)s->policy));
 		}
-		out_add(&o, " ");
+		fmt_append(&o, " ");
 		out_counters(&o, router_client_counters(a->router, v->rid));
 	}
-	out_add(&o, "total: ");
+	fmt_append(&o, "total: ");
 	out_counters(&o, router_global_counters(a->router));
-	return o.len;
+	return fmt_buf_stored(&o);
 }
 
 /* ---- set-up and the loop step ------------------------------------------------ */
@@ -899,16 +878,16 @@ static void on_dns_report(void *ctx, const char *name, size_t name_len,
 					 (int)name_len, name, IP_STR(vif_addr(v, f)));
 				continue;
 			}
-			struct out o = {value, sizeof(value), 0};
-			out_add(&o, "%s", n ? "{" : "set()");
+			struct fmt_buf o = {value, sizeof(value), 0};
+			fmt_append(&o, "%s", n ? "{" : "set()");
 			size_t shown = 0;
 			for (size_t k = 0; k < n; k++) {
 				if (ip_is_v4(&addrs[k]) != (f == 0))
 					continue;
-				out_add(&o, "%s'%s/%u'", shown++ ? ", " : "", IP_STR(&addrs[k]), f ? 128 : 32);
+				fmt_append(&o, "%s'%s/%u'", shown++ ? ", " : "", IP_STR(&addrs[k]), f ? 128 : 32);
 			}
 			if (n)
-				out_add(&o, "}");
+				fmt_append(&o, "}");
 			write_own_key(a, path, value);
 		}
 	}
@@ -968,7 +947,6 @@ struct app *app_init(struct arena *ar, const struct app_config *cfg)
 	struct qrexec_connector conn = {.connect = connect_vchan, .ctx = a};
 	struct qrexec_services svc = {.firewall_status = status_hook, .ctx = a};
 	qrexec_init(a->qrexec, &conn, &svc);
-	the_app = a;
 	if (cmdline_manual_network(&cfg->cmdline))
 		a->net_dirty = true;
 	log_info("qubes-c-firewall starting: %u clients, %u connections", a->max_vifs,

@@ -403,3 +403,22 @@ char *fmt_mac(char buf[FMT_MAC_LEN], const uint8_t mac[6])
 	*p = '\0';
 	return buf;
 }
+
+void fmt_append(struct fmt_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	bool room = b->buf != NULL && b->len < b->cap;
+
+	va_start(ap, fmt);
+	int n = fmt_vsnprintf(room ? b->buf + b->len : NULL, room ? b->cap - b->len : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->len += (size_t)n;
+}
+
+size_t fmt_buf_stored(const struct fmt_buf *b)
+{
+	if (b->cap == 0)
+		return 0;
+	return b->len < b->cap ? b->len : b->cap - 1;
+}

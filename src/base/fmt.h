@@ -16,6 +16,21 @@ int fmt_snprintf(char *buf, size_t cap, const char *fmt, ...) __attribute__((for
 int fmt_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
+/* Text built piece by piece into a fixed buffer. len counts what the whole
+ * text would take (as snprintf's result does), so a caller can tell it was
+ * cut; the buffer always holds a terminated prefix. Zero-initialise with the
+ * buffer and its capacity: struct fmt_buf b = {buf, cap, 0}. */
+struct fmt_buf {
+	char *buf;
+	size_t cap;
+	size_t len;
+};
+
+void fmt_append(struct fmt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Bytes actually in the buffer (terminator excluded). */
+size_t fmt_buf_stored(const struct fmt_buf *b);
+
 /* Buffer sizes that always suffice, terminator included. */
 #define FMT_IPV4_LEN 16
 #define FMT_IPV6_LEN 46

@@ -626,52 +626,33 @@ bool rules_flow_allowed(const struct rule_set *set, const struct rule_packet *fl
 
 /* ---- text ---- */
 
-struct text {
-	char *buf;
-	size_t cap;
-	size_t len;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	bool room = t->buf != NULL && t->len < t->cap;
-
-	va_start(ap, fmt);
-	int n = fmt_vsnprintf(room ? t->buf + t->len : NULL, room ? t->cap - t->len : 0, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		t->len += (size_t)n;
-}
-
 size_t rules_format_rule(const struct rule_set *set, const struct rule *r, char *buf, size_t cap)
 {
 	static const char *const protos[] = {"", "tcp", "udp", "icmp"};
-	struct text t = {buf, cap, 0};
+	struct fmt_buf t = {buf, cap, 0};
 	char a[FMT_IPV6_LEN];
 
 	if (buf != NULL && cap > 0)
 		buf[0] = '\0';
-	text_add(&t, "action=%s", rules_action_name((enum rule_action)r->action));
+	fmt_append(&t, "action=%s", rules_action_name((enum rule_action)r->action));
 	if (r->dst == RULE_DST_PREFIX) {
 		if (set->family == RULE_FAMILY_V6)
-			text_add(&t, " dst6=%s/%u", fmt_ipv6(a, r->prefix.addr.b),
+			fmt_append(&t, " dst6=%s/%u", fmt_ipv6(a, r->prefix.addr.b),
 				 ip_is_v4(&r->prefix.addr) ? r->prefix.len + 96u : r->prefix.len);
 		else
-			text_add(&t, " dst4=%s/%u", ip_format(a, sizeof(a), &r->prefix.addr),
+			fmt_append(&t, " dst4=%s/%u", ip_format(a, sizeof(a), &r->prefix.addr),
 				 (unsigned)r->prefix.len);
 	} else if (r->dst == RULE_DST_HOST && r->host < set->n_hosts) {
-		text_add(&t, " dsthost=%s", set->hosts[r->host].name);
+		fmt_append(&t, " dsthost=%s", set->hosts[r->host].name);
 	}
 	if (r->proto != RULE_PROTO_ANY && r->proto < ARRAY_LEN(protos))
-		text_add(&t, " proto=%s", protos[r->proto]);
+		fmt_append(&t, " proto=%s", protos[r->proto]);
 	if (r->dns)
-		text_add(&t, " specialtarget=dns");
+		fmt_append(&t, " specialtarget=dns");
 	if (r->has_ports)
-		text_add(&t, " dstports=%u-%u", (unsigned)r->port_lo, (unsigned)r->port_hi);
+		fmt_append(&t, " dstports=%u-%u", (unsigned)r->port_lo, (unsigned)r->port_hi);
 	if (r->has_icmp_type)
-		text_add(&t, " icmptype=%u", (unsigned)r->icmp_type);
+		fmt_append(&t, " icmptype=%u", (unsigned)r->icmp_type);
 	return t.len;
 }
 

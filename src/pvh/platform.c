@@ -1,5 +1,6 @@
 /* platform.c — kmain: the PVH start-up sequence (spec §1.4 "Then in C"),
- * platform_panic for base/panic.h, and the main loop hook.
+ * platform_panic for base/panic.h, then the hand-over to pvh_app_run (the
+ * application and its event loop, pvh_app.c).
  *
  * Order matters: the IDT first (so faults are reported), then the start
  * info is copied out (it lies in RAM the arena will hand out), then Xen

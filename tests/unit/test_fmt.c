@@ -374,9 +374,34 @@ static void test_mac(void **state)
 	assert_string_equal(MAC_STR(m3), "ab:0c:01:10:9f:f9");
 }
 
+/* The appender: pieces in order, the full length counted, a terminated
+ * prefix kept at every capacity. */
+static void test_fmt_append(void **state)
+{
+	(void)state;
+	const char *want = "a=1, b=two, c=-3";
+	for (size_t cap = 0; cap <= strlen(want) + 2; cap++) {
+		char buf[32];
+		memset(buf, 'Z', sizeof(buf));
+		struct fmt_buf b = {cap ? buf : NULL, cap, 0};
+		fmt_append(&b, "a=%d", 1);
+		fmt_append(&b, ", b=%s", "two");
+		fmt_append(&b, ", c=%d", -3);
+		assert_int_equal(b.len, strlen(want));
+		size_t stored = fmt_buf_stored(&b);
+		assert_int_equal(stored, cap == 0 ? 0 : (strlen(want) < cap - 1 ? strlen(want) : cap - 1));
+		if (cap) {
+			assert_int_equal(buf[stored], 0);
+			assert_memory_equal(buf, want, stored);
+		}
+		assert_int_equal(buf[cap < sizeof(buf) ? cap : sizeof(buf) - 1] == 'Z', cap < sizeof(buf));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fmt_append),
 		cmocka_unit_test(test_plain_and_percent),
 		cmocka_unit_test(test_char_and_string),
 		cmocka_unit_test(test_precision_string_not_nul_terminated),
