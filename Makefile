@@ -41,7 +41,8 @@ UNIT_BIN      := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 # Fuzz tier: the core built by clang with libFuzzer + ASan + UBSan.
 FUZZ_CORE_OBJ := $(patsubst src/%.c,$(BUILD)/fuzz/src/%.o,$(CORE_SRC))
 FUZZ_BIN      := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-FUZZ_SUP_OBJ  := $(patsubst tests/support/%.c,$(BUILD)/fuzz/support/%.o,$(SUPPORT_SRC))
+# tests/support/unit_*.c assert with cmocka: unit tests only.
+FUZZ_SUP_OBJ  := $(patsubst tests/support/%.c,$(BUILD)/fuzz/support/%.o,$(filter-out tests/support/unit_%,$(SUPPORT_SRC)))
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_RUNS       ?= 2000000
 

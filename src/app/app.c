@@ -801,6 +801,13 @@ size_t app_status(struct app *a, char *buf, size_t cap)
 		(unsigned long long)rc->unsolicited + rc->duplicates + rc->wrong_source +
 			rc->malformed + rc->mismatched,
 		(unsigned long long)rc->learned);
+	if (a->xs)
+		fmt_append(&o, "xenstore: %s, %zu requests in flight, %zu watches, %llu watch events, "
+			    "%llu dropped, %llu protocol errors\n",
+			xs_client_is_open(a->xs) ? "open" : "closed", xs_in_flight(a->xs),
+			xs_watch_count(a->xs), (unsigned long long)a->xs->watch_events,
+			(unsigned long long)a->xs->dropped_messages,
+			(unsigned long long)a->xs->protocol_errors);
 	for (uint32_t i = 0; i < a->max_vifs; i++) {
 		struct vif *v = &a->vifs[i];
 		if (v->state != VIF_ACTIVE)

@@ -74,23 +74,6 @@ static inline void cpu_barrier(void)
 	__asm__ volatile("" : : : "memory");
 }
 
-static inline void cpu_cli(void)
-{
-	__asm__ volatile("cli" : : : "memory");
-}
-
-/* sti;hlt back to back: the interrupt shadow of sti guarantees an interrupt
- * that becomes pending after the caller's check still ends the hlt. */
-static inline void cpu_sti_hlt(void)
-{
-	__asm__ volatile("sti; hlt" : : : "memory");
-}
-
-static inline void cpu_sti(void)
-{
-	__asm__ volatile("sti" : : : "memory");
-}
-
 static inline uint64_t cpu_read_cr2(void)
 {
 	uint64_t v;

@@ -13,9 +13,14 @@ static union {
 	uint8_t page[4096];
 } shared_page __attribute__((aligned(4096)));
 
+/* SCHEDOP_poll takes at most this many ports (Xen's limit). */
+#define POLL_PORTS_MAX 128u
+
 static volatile struct shared_info *shared;
-static bool have_vector;
 static evtchn_port_t timer_port;
+/* Ports in use (unmasked): the ones evtchn_block() waits on. */
+static uint64_t in_use[EVTCHN_2L_WORDS];
+static bool poll_refused;
 
 bool evtchn_init(void)
 {
@@ -30,14 +35,13 @@ bool evtchn_init(void)
 	for (uint32_t w = 0; w < EVTCHN_2L_WORDS; w++)
 		__atomic_store_n(&shared->evtchn_mask[w], ~0ull, __ATOMIC_SEQ_CST);
 
-	if (!cpu_lapic_enable()) {
-		log_warn("evtchn: no usable local APIC; blocking degrades to yielding");
-	} else if ((rc = hypercall_set_upcall_vector(0, CPU_UPCALL_VECTOR)) != 0) {
-		log_warn("evtchn: HVMOP_set_evtchn_upcall_vector failed (%ld); "
-			 "blocking degrades to yielding", rc);
-	} else {
-		have_vector = true;
-	}
+	/* The vector is registered so Xen has somewhere to deliver upcalls,
+	 * but interrupts stay disabled: evtchn_block() waits in SCHEDOP_poll,
+	 * which does not depend on interrupt delivery. */
+	if (!cpu_lapic_enable())
+		log_warn("evtchn: no usable local APIC");
+	else if ((rc = hypercall_set_upcall_vector(0, CPU_UPCALL_VECTOR)) != 0)
+		log_warn("evtchn: HVMOP_set_evtchn_upcall_vector failed (%ld)", rc);
 	/* Non-zero so the toolstack sees a PV-aware guest (spec §3.3 item 4);
 	 * the upcall vector takes precedence over the GSI this names. */
 	if ((rc = hypercall_hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 1)) != 0)
@@ -63,6 +67,7 @@ void evtchn_mask(evtchn_port_t port)
 {
 	if (!shared || port >= EVTCHN_2L_NR_CHANNELS)
 		return;
+	in_use[port / 64] &= ~(1ull << (port % 64));
 	__atomic_fetch_or(&shared->evtchn_mask[port / 64], 1ull << (port % 64), __ATOMIC_SEQ_CST);
 }
 
@@ -72,6 +77,7 @@ void evtchn_unmask(evtchn_port_t port)
 
 	if (!shared || port >= EVTCHN_2L_NR_CHANNELS)
 		return;
+	in_use[port / 64] |= bit;
 	__atomic_fetch_and(&shared->evtchn_mask[port / 64], ~bit, __ATOMIC_SEQ_CST);
 	/* Pending while masked: Xen raised no upcall for it, so ask it to
 	 * (re-mask first; EVTCHNOP_unmask clears the mask and re-delivers). */
@@ -109,18 +115,34 @@ size_t evtchn_take_pending(evtchn_port_t *ports, size_t cap)
 	return n;
 }
 
+/* SCHEDOP_poll marks the vCPU blocked, then looks at the listed ports'
+ * pending bits, and any event of the domain wakes a vCPU that polls more
+ * than one port: an event arriving at any moment after the caller's last
+ * evtchn_take_pending() ends the wait, with interrupts never enabled. (The
+ * classic "sti; hlt" on the upcall vector lost that race under QEMU's SVM
+ * emulation: the firewall then slept through every event and its timer,
+ * issue 6.) Only ports in use are listed; beyond Xen's limit of 128 the
+ * rest still wake us, only their "already pending" check is skipped. */
 void evtchn_block(uint64_t deadline_ns)
 {
+	evtchn_port_t ports[POLL_PORTS_MAX];
+	uint32_t n = 0;
+	long rc;
+
 	if (!shared)
 		return;
-	if (!have_vector) {
+	for (uint32_t w = 0; w < EVTCHN_2L_WORDS && n < POLL_PORTS_MAX; w++)
+		for (uint64_t bits = in_use[w]; bits && n < POLL_PORTS_MAX; bits &= bits - 1)
+			ports[n++] = w * 64 + (uint32_t)__builtin_ctzll(bits);
+	if (n == 0 || poll_refused) {
 		(void)hypercall_sched_yield();
 		return;
 	}
-	cpu_cli();
-	if (__atomic_load_n(&shared->vcpu_info[0].evtchn_upcall_pending, __ATOMIC_SEQ_CST))
-		return;
-	(void)hypercall_set_timer_op(deadline_ns);
-	cpu_sti_hlt();
-	cpu_cli();
+	/* timeout 0 would mean "none": a deadline is always at least 1 ns. */
+	rc = hypercall_sched_poll(ports, n, deadline_ns ? deadline_ns : 1);
+	if (rc != 0) {
+		poll_refused = true;
+		log_error("evtchn: SCHEDOP_poll failed (%ld); the firewall will yield "
+			  "instead of sleeping", rc);
+	}
 }

@@ -179,11 +179,6 @@ long hypercall_grant_table_op(unsigned cmd, void *ops, uint32_t count)
 	return hypercall_raw(__HYPERVISOR_grant_table_op, cmd, (uintptr_t)ops, count, 0, 0);
 }
 
-long hypercall_set_timer_op(uint64_t deadline_ns)
-{
-	return hypercall_raw(__HYPERVISOR_set_timer_op, deadline_ns, 0, 0, 0, 0);
-}
-
 long hypercall_sched_yield(void)
 {
 	return hypercall_raw(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0, 0, 0);

@@ -50,7 +50,6 @@ long hypercall_evtchn_bind_interdomain(uint16_t remote_dom, evtchn_port_t remote
 long hypercall_evtchn_close(evtchn_port_t port);
 /* GNTTABOP_* on an array of count ops (spec §5); per-op status inside. */
 long hypercall_grant_table_op(unsigned cmd, void *ops, uint32_t count);
-long hypercall_set_timer_op(uint64_t deadline_ns);
 long hypercall_sched_yield(void);
 long hypercall_sched_shutdown(uint32_t reason);
 long hypercall_sched_poll(const evtchn_port_t *ports, uint32_t nr_ports, uint64_t timeout_ns);

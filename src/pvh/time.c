@@ -4,6 +4,7 @@
 #include "pvh/time.h"
 
 #include "pvh/cpu.h"
+#include "xen/pvclock.h"
 
 #define TIME_SEQ_TRIES 1000u
 #define NS_PER_SEC_U 1000000000ull
@@ -26,32 +27,24 @@ bool time_is_pvclock(void)
 	return shared != NULL;
 }
 
-static uint64_t scale_delta(uint64_t delta, uint32_t mul, int8_t shift)
-{
-	if (shift >= 0)
-		delta <<= shift;
-	else
-		delta >>= -shift;
-	return (uint64_t)(((unsigned __int128)delta * mul) >> 32);
-}
-
 static bool pvclock_read(uint64_t *ns)
 {
 	volatile struct vcpu_time_info *t = &shared->vcpu_info[0].time;
 
 	for (uint32_t i = 0; i < TIME_SEQ_TRIES; i++) {
 		uint32_t v = t->version;
+		struct pvclock_sample smp;
 		cpu_barrier();
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		uint64_t stamp = t->tsc_timestamp;
-		uint64_t system = t->system_time;
-		uint32_t mul = t->tsc_to_system_mul;
-		int8_t shift = t->tsc_shift;
+		smp.tsc_timestamp = t->tsc_timestamp;
+		smp.system_time = t->system_time;
+		smp.tsc_to_system_mul = t->tsc_to_system_mul;
+		smp.tsc_shift = t->tsc_shift;
 		uint64_t tsc = cpu_rdtsc();
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if ((v & 1) || v != t->version)
 			continue;
-		*ns = system + scale_delta(tsc - stamp, mul, shift);
+		*ns = pvclock_ns(&smp, tsc);
 		return true;
 	}
 	return false;

@@ -13,6 +13,7 @@
  * XenStore callback of this vif can still run. */
 #include "xen/netback.h"
 
+#include "base/clock.h"
 #include "base/fmt.h"
 #include "base/libc.h"
 #include "base/log.h"
@@ -261,6 +262,8 @@ static void on_write_done(void *ctx, enum xs_status st, const char *data, size_t
 	struct netback *nb = ctx;
 	if (st != XS_OK && nb->phase != PH_STOPPING)
 		log_warn("netback %s: write %s failed (%s)", nb->be, nb->key, xs_status_name(st));
+	if (nb->phase == PH_REMOVING && nb->want_state == 0 && nb->be_written == XB_CLOSED)
+		nb->rm_at = clock_now() + NETBACK_RM_DELAY_NS;
 	after_request(nb);
 }
 
@@ -339,8 +342,10 @@ static void begin_removal(struct netback *nb)
 		log_info("netback %s: removed by the toolstack", nb->be);
 	nb->phase = PH_REMOVING;
 	nb->step = 0;
-	if (nb->be_written != XB_CLOSED)
-		nb->want_state = XB_CLOSED;
+	/* Written again even if it was: the toolstack's own Closing may have
+	 * crossed ours, and its wait for Closed starts now. */
+	nb->want_state = XB_CLOSED;
+	nb->rm_at = UINT64_MAX;
 	if (nb->state != NETDEV_FAILED)
 		set_state(nb, NETDEV_CLOSING);
 }
@@ -569,8 +574,13 @@ static void drive(struct netback *nb)
 					nb->want_state = 0;
 					nb->be_written = XB_CLOSED;
 				}
+			} else if (clock_now() < nb->rm_at) {
+				/* Closed is written (anchors §3: before the rm), but
+				 * libxl must read it before the directory goes: a
+				 * state node already gone fails its wait for Closed
+				 * ("unable to remove device"), the detach with it. */
+				return;
 			} else {
-				/* Closed is written (anchors §3: before the rm). */
 				st = xs_rm(nb->xs, nb->be, on_rm_done, nb);
 			}
 			break;

@@ -56,6 +56,9 @@
 #define NETBACK_EXTRAS_MAX (NETIF_EXTRA_TYPE_MAX - 1u)
 /* Frames handled per netback_poll when the caller passes budget 0. */
 #define NETBACK_POLL_BUDGET 64u
+/* Between writing Closed on a toolstack removal and removing the backend
+ * directory: time for libxl to read Closed (qubes-protocols.md §5.3). */
+#define NETBACK_RM_DELAY_NS (2ull * 1000000000ull)
 /* Watch owner ids: NETBACK_XS_OWNER_BASE + a per-process counter (16 bits). */
 #define NETBACK_XS_OWNER_BASE 0x4e420000u
 
@@ -97,6 +100,7 @@ struct netback {
 	bool be_online_zero;         /* last read of online said 0 */
 	bool watches;                /* our watches are registered */
 	bool kicked;                 /* event channel fired since the last poll */
+	uint64_t rm_at;              /* removal: when the directory may go */
 	enum netdev_state state;
 	uint8_t client_mac[6];
 	uint16_t mtu;

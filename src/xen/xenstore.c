@@ -594,6 +594,7 @@ static void handle_watch_event(struct xs_client *c, const char *data, size_t len
 		log_debug("xenstore: watch event for unknown token, ignored");
 		return;
 	}
+	c->watch_events++;
 	w->cb(w->ctx, watch_id((size_t)slot, w->gen), data, plen);
 }
 

@@ -195,6 +195,7 @@ struct xs_client {
 	/* counters (debug/tests) */
 	uint64_t protocol_errors;
 	uint64_t dropped_messages;
+	uint64_t watch_events; /* delivered to a live watch */
 };
 
 /* ---- connection ---- */

@@ -1,6 +1,8 @@
 """End to end: netvm restart, netvm change and firewall restart — each on
 its own world, since they tear parts of it down."""
 
+import re
+
 import pytest
 
 from qubessim import networld
@@ -37,7 +39,13 @@ def test_netvm_change_is_followed(w):
     w.change_netvm('10.137.0.7')
     assert ping_ok(ns, WEB_IP)
     assert 'netvm changed' in w.log()
-    assert 'netvm 10.137.0.7' in w.status()
+    status = w.status()
+    assert 'netvm 10.137.0.7' in status
+    # The XenStore client saw the change through its watches and is healthy.
+    xs = re.search(r'^xenstore: open, (\d+) requests in flight, (\d+) watches, '
+                   r'(\d+) watch events, 0 dropped, 0 protocol errors$', status, re.M)
+    assert xs, status
+    assert int(xs.group(2)) > 0 and int(xs.group(3)) > 0, status
 
 
 def test_firewall_restart_serves_clients_again(w):

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <stdio.h>
 
+#include "base/clock.h"
 #include "base/panic.h"
 #include "fake_hv.h"
 #include "fake_xenstored.h"
@@ -118,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 {
+	clock_set_now(0);
 	if (!setup()) {
 		fprintf(stderr, "setup failed %d\n", (int)netback_state(&nb));
 		return 0;
@@ -128,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 		uint8_t op = in[i];
 		const uint8_t *a = in + i + 1; /* 12 argument bytes */
 		i += 13;
-		switch (op % 10) {
+		switch (op % 11) {
 		case 0:
 		case 1:
 		case 2: { /* a TX request */
@@ -190,6 +192,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 			pump(a[2] & 7);
 			break;
 		}
+		case 9: /* time passes (the removal delay, among others) */
+			clock_set_now(clock_now() + (uint64_t)a[0] * 100 * NS_PER_MS);
+			pump(1);
+			break;
 		default:
 			pump(1);
 			break;

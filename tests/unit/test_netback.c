@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "fake_hv.h"
 #include "fake_xenstored.h"
 #include "xen/netback.h"
@@ -128,6 +129,15 @@ static void pump_n(int n)
 static void pump(void)
 {
 	pump_n(40);
+}
+
+/* A toolstack removal: Closed is written at once, the directory goes
+ * only NETBACK_RM_DELAY_NS later (libxl must read Closed first). */
+static void pump_removal(void)
+{
+	pump();
+	clock_set_now(clock_now() + NETBACK_RM_DELAY_NS);
+	pump();
 }
 
 static const struct netdev_callbacks nb_cb = { on_rx, on_state, &nb_seen };
@@ -253,6 +263,15 @@ static void test_connect_and_detach(void **state)
 	be_path(p, sizeof(p), CL, "state");
 	fake_xsd_write(p, "5");
 	pump();
+	/* Closed is there for libxl to read; the directory is not gone yet */
+	expect_key(p, "6");
+	assert_false(be_state_log.rm_seen);
+	assert_int_not_equal(netback_state(&nb), NETDEV_CLOSED);
+	clock_set_now(clock_now() + NETBACK_RM_DELAY_NS - 1);
+	pump();
+	assert_false(be_state_log.rm_seen);
+	clock_set_now(clock_now() + 1);
+	pump_removal();
 	assert_int_equal(netback_state(&nb), NETDEV_CLOSED);
 	assert_true(be_state_log.rm_seen);
 	assert_true(be_state_log.rm_after_closed); /* anchors §3: Closed before rm */
@@ -287,7 +306,7 @@ static void test_detach_before_connect(void **state)
 	fake_xsd_write(p, "0");
 	be_path(p, sizeof(p), CL, "state");
 	fake_xsd_write(p, "5");
-	pump();
+	pump_removal();
 	assert_int_equal(netback_state(&nb), NETDEV_CLOSED);
 	assert_true(be_state_log.rm_after_closed);
 }
@@ -299,7 +318,7 @@ static void test_directory_vanishes(void **state)
 	char p[128];
 	be_path(p, sizeof(p), CL, "");
 	fake_xsd_rm(p);
-	pump();
+	pump(); /* vanished: nothing to wait for */
 	assert_int_equal(netback_state(&nb), NETDEV_CLOSED);
 	assert_int_equal(fake_hv_mappings_in_use(), 0);
 	assert_int_equal(fake_xsd_watch_count(conn_fw), 0);
@@ -321,6 +340,8 @@ static void test_stop_and_churn_no_leak(void **state)
 		fake_xsd_write(p, "0");
 		be_path(p, sizeof(p), CL, "state");
 		fake_xsd_write(p, "5");
+		pump_n(8);
+		clock_set_now(clock_now() + NETBACK_RM_DELAY_NS);
 		pump_n(8);
 		assert_int_equal(netback_state(&nb), NETDEV_CLOSED);
 		assert_int_equal(fake_xsd_watch_count(conn_fw), 0);
@@ -642,7 +663,7 @@ static void expect_failed(void)
 	/* the toolstack then removes it */
 	be_path(path, sizeof(path), CL, "online");
 	fake_xsd_write(path, "0");
-	pump();
+	pump_removal();
 	assert_int_equal(netback_state(&nb), NETDEV_CLOSED);
 	assert_int_equal(fake_xsd_watch_count(conn_fw), 0);
 }
@@ -852,7 +873,7 @@ static void test_stuck_vif_blocks_nobody(void **state)
 	fake_xsd_write(p, "0");
 	be_path(p, sizeof(p), CL2, "state");
 	fake_xsd_write(p, "5");
-	pump();
+	pump_removal();
 	assert_int_equal(netback_state(&nb2), NETDEV_CLOSED);
 	assert_int_equal(netback_state(&nb), NETDEV_CONNECTED);
 	uint8_t b[64];

@@ -17,6 +17,7 @@
 
 #include "fake_hv.h"
 #include "fake_xenstored.h"
+#include "base/clock.h"
 #include "xen/netback.h"
 #include "xen/netfront.h"
 
@@ -230,6 +231,9 @@ static void test_netvm_detach_and_new_netvm(void **state)
 	/* the toolstack detaches our vif from the netvm */
 	fake_xsd_write("/local/domain/3/backend/vif/1/0/online", "0");
 	fake_xsd_write("/local/domain/3/backend/vif/1/0/state", "5");
+	pump();
+	/* our netback as netvm removes its directory NETBACK_RM_DELAY_NS later */
+	clock_set_now(clock_now() + NETBACK_RM_DELAY_NS);
 	pump();
 	assert_int_equal(netback_state(&nb), NETDEV_CLOSED);
 	assert_int_equal(netfront_state(&nf), NETDEV_CLOSED);

@@ -24,6 +24,7 @@
 #include "net/packet.h"
 
 #include "frames.h"
+#include "unit_router_world.h"
 
 #define NS 1000000000ull
 
@@ -47,8 +48,7 @@ static const uint8_t gw_ip6[16] = {0xfd, 0x09, 0x24, 0xef, 0x41, 0x79, 0, 0, 0, 
 static const uint8_t remote_ip6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80};
 
 struct world {
-	void *mem;
-	struct arena arena;
+	struct tf_router w;
 	struct router *r;
 	struct tf_capture up, c1, c2;
 	int id1, id2;
@@ -60,35 +60,13 @@ static struct world *W;
 
 static void set_rules(struct rule_set *set, int client, bool v6, const char *const *rules)
 {
-	struct rules_entry e[16];
-	char keys[16][8];
-	size_t n = 0;
-	e[n++] = (struct rules_entry){"policy", 6, "drop", 4};
-	for (size_t i = 0; rules[i]; i++) {
-		snprintf(keys[i], sizeof(keys[i]), "%04zu", i);
-		e[n++] = (struct rules_entry){keys[i], 4, rules[i], strlen(rules[i])};
-	}
 	struct ip_addr dns[2] = {ip_from_v4(dns_ip), ip_from_v4((const uint8_t[]){10, 139, 1, 2})};
-	assert_int_equal(rules_parse(set, v6 ? RULE_FAMILY_V6 : RULE_FAMILY_V4, e, n, dns, 2),
-			 RULES_OK);
-	router_set_rules(W->r, client, v6, set);
+	tf_router_rules(&W->w, set, client, v6, rules, dns, 2);
 }
 
 static int setup(void **state)
 {
-	static const uint8_t seed[32] = {1, 2, 3};
-	if (!csprng_is_seeded())
-		csprng_seed(seed, sizeof(seed));
 	W = calloc(1, sizeof(*W));
-	struct router_config cfg;
-	router_config_default(&cfg);
-	cfg.max_clients = 4;
-	cfg.conntrack_size = 64;
-	size_t need = router_memory_needed(&cfg);
-	W->mem = malloc(need);
-	arena_init(&W->arena, W->mem, need);
-	assert_true(router_init(&W->r, &W->arena, &cfg));
-
 	struct router_net_config nc = {0};
 	nc.our_ip4 = ip_from_v4(our_ip);
 	nc.gateway4 = ip_from_v4(netvm_ip);
@@ -97,11 +75,9 @@ static int setup(void **state)
 	nc.has_ip6 = true;
 	nc.our_ip6 = ip_from_v6(our_ip6);
 	nc.gateway6 = ip_from_v6(gw_ip6);
-	router_set_net_config(W->r, &nc);
-
-	struct router_uplink_params up = {.mtu = 1500, .transmit = tf_capture_tx, .transmit_ctx = &W->up};
-	memcpy(up.mac, uplink_mac, 6);
-	router_set_uplink(W->r, &up);
+	tf_router_start(&W->w, 4, 64, &nc);
+	W->r = W->w.r;
+	tf_router_uplink(&W->w, uplink_mac, &W->up);
 
 	struct router_client_params cp = {.domid = 7, .devid = 0, .has_ip4 = true, .mtu = 1500,
 					  .transmit = tf_capture_tx, .transmit_ctx = &W->c1};
@@ -111,12 +87,7 @@ static int setup(void **state)
 	cp.ip6 = ip_from_v6(c1_ip6);
 	W->id1 = router_add_client(W->r, &cp);
 	assert_true(W->id1 >= 0);
-	cp.domid = 8;
-	cp.ip4 = ip_from_v4(c2_ip);
-	cp.has_ip6 = false;
-	cp.transmit_ctx = &W->c2;
-	W->id2 = router_add_client(W->r, &cp);
-	assert_true(W->id2 >= 0);
+	W->id2 = tf_router_client(&W->w, 8, c1_mac, c2_ip, &W->c2);
 	W->now = 1000 * NS;
 	*state = W;
 	return 0;
@@ -125,7 +96,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	free(W->mem);
+	tf_router_stop(&W->w);
 	free(W);
 	return 0;
 }
@@ -147,15 +118,6 @@ static void push_uplink(uint8_t *f, size_t len)
 	router_input_uplink(W->r, f, len, 0, W->now);
 }
 
-/* Parses a captured frame with every checksum verified. */
-static struct packet parse_ok(const struct tf_capture *c, size_t i)
-{
-	struct packet p;
-	assert_true(i < c->n);
-	assert_int_equal(packet_parse(c->frame[i], c->len[i], &p), PKT_OK);
-	return p;
-}
-
 static void accept_all(int id)
 {
 	static const char *const all[] = {"action=accept", NULL};
@@ -173,14 +135,14 @@ static void test_arp_answers_everything_but_own_address(void **state)
 	push_client(W->id1, f, tf_arp_req(f, c1_mac, c1_ip, remote_ip));
 	push_client(W->id1, f, tf_arp_req(f, c1_mac, c1_ip, c1_ip)); /* its own: no answer */
 	assert_int_equal(W->c1.n, 2);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.family, PACKET_ARP);
 	assert_int_equal(p.arp.op, 2);
 	assert_memory_equal(p.arp.sha, fw_mac, 6);
 	assert_memory_equal(p.arp.spa, our_ip, 4);
 	assert_memory_equal(p.arp.tpa, c1_ip, 4);
 	assert_memory_equal(W->c1.frame[0], c1_mac, 6);
-	p = parse_ok(&W->c1, 1);
+	p = tf_parse_ok(&W->c1, 1);
 	assert_memory_equal(p.arp.spa, remote_ip, 4);
 	assert_int_equal(W->up.n, 0);
 }
@@ -205,7 +167,7 @@ static void test_uplink_arp(void **state)
 	for (unsigned i = 0; i < 10; i++)
 		router_tick(W->r, W->now + i * NS);
 	assert_int_equal(W->up.n, 3);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	assert_int_equal(p.arp.op, 1);
 	assert_memory_equal(p.arp.tpa, netvm_ip, 4);
 	assert_memory_equal(p.arp.spa, our_ip, 4);
@@ -213,7 +175,7 @@ static void test_uplink_arp(void **state)
 	clear_captures();
 	push_uplink(f, tf_arp_req(f, netvm_mac, netvm_ip, our_ip));
 	assert_int_equal(W->up.n, 1);
-	p = parse_ok(&W->up, 0);
+	p = tf_parse_ok(&W->up, 0);
 	assert_int_equal(p.arp.op, 2);
 	assert_memory_equal(p.arp.sha, uplink_mac, 6);
 	assert_memory_equal(p.arp.spa, our_ip, 4);
@@ -233,7 +195,7 @@ static void test_udp_nat_round_trip(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 53, 20, 64));
 	assert_int_equal(W->up.n, 1);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
 	assert_int_equal(p.dst_port, 53);
@@ -247,7 +209,7 @@ static void test_udp_nat_round_trip(void **state)
 	clear_captures();
 	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), remote_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
 	assert_int_equal(p.src_port, 53);
@@ -270,24 +232,24 @@ static void test_tcp_and_ping_nat(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33000, 80, 0x02));
 	assert_int_equal(W->up.n, 1);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	uint16_t nat_port = p.src_port;
 	clear_captures();
 	push_uplink(f, tf_tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, nat_port, 0x12));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.dst_port, 33000);
 	assert_int_equal(p.tcp_flags, 0x12);
 
 	clear_captures();
 	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 0x4242, 64));
 	assert_int_equal(W->up.n, 1);
-	p = parse_ok(&W->up, 0);
+	p = tf_parse_ok(&W->up, 0);
 	uint16_t nat_id = p.icmp_id;
 	clear_captures();
 	push_uplink(f, tf_echo4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 0, nat_id, 64));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_id, 0x4242);
 	assert_int_equal(p.icmp_type, 0);
 }
@@ -302,7 +264,7 @@ static void test_rules_drop_answers_admin_prohibited(void **state)
 	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33001, 443, 0x02));
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.protocol, 1);
 	assert_int_equal(p.icmp_type, 3);
 	assert_int_equal(p.icmp_code, 13);
@@ -312,7 +274,7 @@ static void test_rules_drop_answers_admin_prohibited(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, dns_ip, 5353, 53, 30, 64));
 	assert_int_equal(W->up.n, 1);
-	p = parse_ok(&W->up, 0);
+	p = tf_parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.dst), dns_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 }
@@ -373,7 +335,7 @@ static void test_ping_firewall_and_reject_other(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, our_ip, 8, 77, 64));
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 0);
 	assert_int_equal(p.icmp_id, 77);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
@@ -382,13 +344,13 @@ static void test_ping_firewall_and_reject_other(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, our_ip, 1000, 53, 4, 64));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 3);
 	/* The netvm side may ping us too. */
 	clear_captures();
 	push_uplink(f, tf_echo4(f, netvm_mac, uplink_mac, netvm_ip, our_ip, 8, 5, 64));
 	assert_int_equal(W->up.n, 1);
-	p = parse_ok(&W->up, 0);
+	p = tf_parse_ok(&W->up, 0);
 	assert_int_equal(p.icmp_type, 0);
 }
 
@@ -401,14 +363,14 @@ static void test_ttl_expiry_sends_time_exceeded(void **state)
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33434, 33434, 8, 1));
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 11);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	/* A TTL of 2 goes through with 1 left (traceroute's next hop). */
 	clear_captures();
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 33435, 33435, 8, 2));
 	assert_int_equal(W->up.n, 1);
-	assert_int_equal(parse_ok(&W->up, 0).ttl, 1);
+	assert_int_equal(tf_parse_ok(&W->up, 0).ttl, 1);
 }
 
 static void test_icmp_error_from_outside_translated(void **state)
@@ -435,7 +397,7 @@ static void test_icmp_error_from_outside_translated(void **state)
 	clear_captures();
 	push_uplink(g, o + 20 + 36);
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0), inner;
+	struct packet p = tf_parse_ok(&W->c1, 0), inner;
 	assert_int_equal(p.icmp_type, 3);
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
 	assert_int_equal(packet_parse_embedded(W->c1.frame[0], W->c1.len[0], &p, &inner), PKT_OK);
@@ -475,14 +437,14 @@ static void test_rule_change_ends_only_blocked_connections(void **state)
 	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34000, 80, 0x02));
 	push_client(W->id1, f, tf_tcp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 34001, 22, 0x02));
 	assert_int_equal(W->up.n, 2);
-	uint16_t port80 = parse_ok(&W->up, 0).src_port, port22 = parse_ok(&W->up, 1).src_port;
+	uint16_t port80 = tf_parse_ok(&W->up, 0).src_port, port22 = tf_parse_ok(&W->up, 1).src_port;
 	static const char *const web_only[] = {"action=accept proto=tcp dstports=80-80", NULL};
 	set_rules(&W->rules1, W->id1, false, web_only);
 	clear_captures();
 	push_uplink(f, tf_tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 80, port80, 0x10));
 	push_uplink(f, tf_tcp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 22, port22, 0x10));
 	assert_int_equal(W->c1.n, 1);
-	assert_int_equal(parse_ok(&W->c1, 0).src_port, 80);
+	assert_int_equal(tf_parse_ok(&W->c1, 0).src_port, 80);
 }
 
 static void test_nat_table_full_evicts_and_keeps_working(void **state)
@@ -530,7 +492,7 @@ static void test_csum_blank_completed(void **state)
 	clear_captures();
 	router_input_client(W->r, W->id1, f, n, ROUTER_RX_CSUM_BLANK, W->now);
 	assert_int_equal(W->up.n, 1);
-	parse_ok(&W->up, 0); /* full verification passes */
+	tf_parse_ok(&W->up, 0); /* full verification passes */
 }
 
 /* A TCP SYN with options as Linux netfront sends it: csum_blank, the
@@ -557,7 +519,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 	clear_captures();
 	router_input_client(W->r, W->id1, f, o + 60, ROUTER_RX_CSUM_BLANK, W->now);
 	assert_int_equal(W->up.n, 1);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	uint16_t nat_port = p.src_port;
 	/* SYN-ACK from the server, also csum_blank (a Linux netvm may send it so). */
 	o = tf_eth(f, uplink_mac, netvm_mac, 0x0800);
@@ -573,7 +535,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 	clear_captures();
 	router_input_uplink(W->r, f, o + 60, ROUTER_RX_CSUM_BLANK, W->now);
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.dst_port, 51000);
 	/* The client's ACK, csum_blank again (the fast path's turn). */
 	o = tf_eth(f, fw_mac, c1_mac, 0x0800);
@@ -591,7 +553,7 @@ static void test_csum_blank_tcp_handshake(void **state)
 		clear_captures();
 		router_input_client(W->r, W->id1, g, o + 40, ROUTER_RX_CSUM_BLANK, W->now);
 		assert_int_equal(W->up.n, 1);
-		parse_ok(&W->up, 0);
+		tf_parse_ok(&W->up, 0);
 	}
 }
 
@@ -643,7 +605,7 @@ static void test_df_too_big_gets_frag_needed(void **state)
 	push_client(W->id1, f, n);
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 3);
 	assert_int_equal(p.icmp_code, 4);
 	assert_int_equal(p.icmp_rest & 0xffff, 1500);
@@ -660,14 +622,14 @@ static void test_ipv6_nat_and_rules(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_udp6(f, c1_mac, fw_mac, c1_ip6, remote_ip6, 50000, 443, 10));
 	assert_int_equal(W->up.n, 1);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	assert_memory_equal(p.src.b, our_ip6, 16);
 	assert_int_equal(p.ttl, 63);
 	uint16_t nat_port = p.src_port;
 	clear_captures();
 	push_uplink(f, tf_udp6(f, netvm_mac, uplink_mac, remote_ip6, our_ip6, 443, nat_port, 10));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_memory_equal(p.dst.b, c1_ip6, 16);
 	assert_int_equal(p.dst_port, 50000);
 	/* Outside the allowed prefix: ICMPv6 admin prohibited. */
@@ -678,7 +640,7 @@ static void test_ipv6_nat_and_rules(void **state)
 	push_client(W->id1, f, tf_udp6(f, c1_mac, fw_mac, c1_ip6, other, 50001, 443, 10));
 	assert_int_equal(W->up.n, 0);
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.protocol, 58);
 	assert_int_equal(p.icmp_type, 1);
 	assert_int_equal(p.icmp_code, 1);
@@ -717,7 +679,7 @@ static void test_ipv6_neighbour_solicitation_answered(void **state)
 	clear_captures();
 	push_client(W->id1, f, ns6(f, c1_mac, c1_ip6, gw_ip6));
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 136);
 	assert_true(p.nd_lladdr_off != 0);
 	assert_memory_equal(W->c1.frame[0] + p.nd_lladdr_off, fw_mac, 6);
@@ -736,7 +698,7 @@ static void test_ipv6_uplink_neighbour_solicitation(void **state)
 	clear_captures();
 	push_uplink(f, ns6(f, netvm_mac, netvm_ll, our_ip6));
 	assert_int_equal(W->up.n, 1);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	assert_int_equal(p.icmp_type, 136);
 	assert_memory_equal(p.src.b, our_ip6, 16);
 	assert_memory_equal(p.dst.b, netvm_ll, 16);
@@ -755,7 +717,7 @@ static void test_removed_client_connections_gone(void **state)
 	clear_captures();
 	push_client(W->id2, f, tf_udp4(f, c1_mac, fw_mac, c2_ip, remote_ip, 6000, 6001, 4, 64));
 	assert_int_equal(W->up.n, 1);
-	uint16_t nat_port = parse_ok(&W->up, 0).src_port;
+	uint16_t nat_port = tf_parse_ok(&W->up, 0).src_port;
 	router_remove_client(W->r, W->id2);
 	clear_captures();
 	push_uplink(f, tf_udp4(f, netvm_mac, uplink_mac, remote_ip, our_ip, 6001, nat_port, 4, 64));
@@ -788,7 +750,7 @@ static void test_address_change_ends_nat_connections(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 41500, 53, 8, 64));
 	assert_int_equal(W->up.n, 1);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), new_ip, 4);
 }
 

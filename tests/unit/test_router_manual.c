@@ -25,6 +25,7 @@
 #include "net/packet.h"
 
 #include "frames.h"
+#include "unit_router_world.h"
 
 #define NS 1000000000ull
 
@@ -42,8 +43,7 @@ static const uint8_t uplink_mac[6] = {0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x06};
 static const uint8_t netvm_mac[6] = {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 struct world {
-	void *mem;
-	struct arena arena;
+	struct tf_router w;
 	struct router *r;
 	struct tf_capture up, c1, bsd;
 	int id1, bsd_id;
@@ -60,17 +60,8 @@ static struct world *W;
 
 static void set_rules(struct rule_set *set, int client, const char *const *rules)
 {
-	struct rules_entry e[16];
-	char keys[16][8];
-	size_t n = 0;
-	e[n++] = (struct rules_entry){"policy", 6, "drop", 4};
-	for (size_t i = 0; rules[i]; i++) {
-		snprintf(keys[i], sizeof(keys[i]), "%04zu", i);
-		e[n++] = (struct rules_entry){keys[i], 4, rules[i], strlen(rules[i])};
-	}
 	struct ip_addr dns[1] = {ip_from_v4(dns_ip)};
-	assert_int_equal(rules_parse(set, RULE_FAMILY_V4, e, n, dns, 1), RULES_OK);
-	router_set_rules(W->r, client, false, set);
+	tf_router_rules(&W->w, set, client, false, rules, dns, 1);
 }
 
 static void accept_all(int id)
@@ -81,44 +72,22 @@ static void accept_all(int id)
 
 static int add_bsd(void)
 {
-	struct router_client_params cp = {.domid = 9, .devid = 0, .has_ip4 = true, .mtu = 1500,
-					  .transmit = tf_capture_tx, .transmit_ctx = &W->bsd};
-	memcpy(cp.mac, bsd_mac, 6);
-	cp.ip4 = ip_from_v4(bsd_ip);
-	return router_add_client(W->r, &cp);
+	return tf_router_client(&W->w, 9, bsd_mac, bsd_ip, &W->bsd);
 }
 
 static int setup(void **state)
 {
-	static const uint8_t seed[32] = {4, 5, 6};
-	if (!csprng_is_seeded())
-		csprng_seed(seed, sizeof(seed));
 	W = calloc(1, sizeof(*W));
-	struct router_config cfg;
-	router_config_default(&cfg);
-	cfg.max_clients = 4;
-	cfg.conntrack_size = 64;
-	size_t need = router_memory_needed(&cfg);
-	W->mem = malloc(need);
-	arena_init(&W->arena, W->mem, need);
-	assert_true(router_init(&W->r, &W->arena, &cfg));
-
 	struct router_net_config nc = {0};
 	nc.our_ip4 = ip_from_v4(our_ip);
 	nc.gateway4 = ip_from_v4(bsd_ip);
 	nc.dns[0] = ip_from_v4(dns_ip);
 	nc.dns[1] = ip_from_v4(dns_ip);
-	router_set_net_config(W->r, &nc);
-	/* No router_set_uplink: there is no netvm device. */
-
-	struct router_client_params cp = {.domid = 7, .devid = 0, .has_ip4 = true, .mtu = 1500,
-					  .transmit = tf_capture_tx, .transmit_ctx = &W->c1};
-	memcpy(cp.mac, c1_mac, 6);
-	cp.ip4 = ip_from_v4(c1_ip);
-	W->id1 = router_add_client(W->r, &cp);
-	assert_true(W->id1 >= 0);
+	/* No uplink: there is no netvm device. */
+	tf_router_start(&W->w, 4, 64, &nc);
+	W->r = W->w.r;
+	W->id1 = tf_router_client(&W->w, 7, c1_mac, c1_ip, &W->c1);
 	W->bsd_id = add_bsd();
-	assert_true(W->bsd_id >= 0);
 	W->now = 1000 * NS;
 	*state = W;
 	return 0;
@@ -127,7 +96,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	free(W->mem);
+	tf_router_stop(&W->w);
 	free(W);
 	return 0;
 }
@@ -139,9 +108,7 @@ static void clear_captures(void)
 
 static void add_uplink(void)
 {
-	struct router_uplink_params up = {.mtu = 1500, .transmit = tf_capture_tx, .transmit_ctx = &W->up};
-	memcpy(up.mac, uplink_mac, 6);
-	router_set_uplink(W->r, &up);
+	tf_router_uplink(&W->w, uplink_mac, &W->up);
 }
 
 /* ---- frame construction ---------------------------------------------------- */
@@ -167,14 +134,6 @@ static void push_client(int id, uint8_t *f, size_t len)
 	router_input_client(W->r, id, f, len, 0, W->now);
 }
 
-static struct packet parse_ok(const struct tf_capture *c, size_t i)
-{
-	struct packet p;
-	assert_true(i < c->n);
-	assert_int_equal(packet_parse(c->frame[i], c->len[i], &p), PKT_OK);
-	return p;
-}
-
 /* c1 sends a UDP datagram to remote; returns the NAT port it left with
  * on the bsd link (checked). */
 static uint16_t c1_udp_out(uint16_t sport)
@@ -184,7 +143,7 @@ static uint16_t c1_udp_out(uint16_t sport)
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, sport, 53, 20, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(W->c1.n + W->up.n, 0);
-	struct packet p = parse_ok(&W->bsd, 0);
+	struct packet p = tf_parse_ok(&W->bsd, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
 	assert_int_equal(p.dst_port, 53);
@@ -212,7 +171,7 @@ static void test_udp_round_trip_through_gateway_client(void **state)
 	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 40, 60));
 	assert_int_equal(W->c1.n, 1);
 	assert_int_equal(W->bsd.n + W->up.n, 0);
-	struct packet p = parse_ok(&W->c1, 0);
+	struct packet p = tf_parse_ok(&W->c1, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), remote_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
 	assert_int_equal(p.src_port, 53);
@@ -243,13 +202,13 @@ static void test_many_packets_both_ways(void **state)
 		clear_captures();
 		push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40001, 53, 20, 64));
 		assert_int_equal(W->bsd.n, 1);
-		assert_int_equal(parse_ok(&W->bsd, 0).src_port, nat_port);
+		assert_int_equal(tf_parse_ok(&W->bsd, 0).src_port, nat_port);
 		assert_memory_equal(W->bsd.frame[0], bsd_mac, 6);
 		clear_captures();
 		push_client(W->bsd_id, f,
 			    tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 10, 60));
 		assert_int_equal(W->c1.n, 1);
-		assert_int_equal(parse_ok(&W->c1, 0).dst_port, 40001);
+		assert_int_equal(tf_parse_ok(&W->c1, 0).dst_port, 40001);
 	}
 }
 
@@ -261,14 +220,14 @@ static void test_ping_through_gateway_client(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_echo4(f, c1_mac, fw_mac, c1_ip, remote_ip, 8, 321, 64));
 	assert_int_equal(W->bsd.n, 1);
-	struct packet p = parse_ok(&W->bsd, 0);
+	struct packet p = tf_parse_ok(&W->bsd, 0);
 	assert_int_equal(p.icmp_type, 8);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	uint16_t id = p.icmp_id;
 	clear_captures();
 	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, remote_ip, our_ip, 0, id, 60));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 0);
 	assert_int_equal(p.icmp_id, 321);
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
@@ -287,7 +246,7 @@ static void test_icmp_error_from_gateway_link_translated(void **state)
 	clear_captures();
 	push_client(W->bsd_id, g, icmp_err4(g, remote_ip, 3, 3, sent));
 	assert_int_equal(W->c1.n, 1);
-	struct packet p = parse_ok(&W->c1, 0), inner;
+	struct packet p = tf_parse_ok(&W->c1, 0), inner;
 	assert_int_equal(p.icmp_type, 3);
 	assert_memory_equal(ip_v4_bytes(&p.src), remote_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
@@ -301,7 +260,7 @@ static void test_icmp_error_from_gateway_link_translated(void **state)
 	clear_captures();
 	push_client(W->bsd_id, g, icmp_err4(g, bsd_ip, 11, 0, sent));
 	assert_int_equal(W->c1.n, 1);
-	p = parse_ok(&W->c1, 0);
+	p = tf_parse_ok(&W->c1, 0);
 	assert_int_equal(p.icmp_type, 11);
 	assert_memory_equal(ip_v4_bytes(&p.src), bsd_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), c1_ip, 4);
@@ -348,7 +307,7 @@ static void test_outside_pings_us_and_gets_answer_on_that_link(void **state)
 	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, remote_ip, our_ip, 8, 9, 64));
 	assert_int_equal(W->bsd.n, 1);
 	assert_int_equal(W->c1.n + W->up.n, 0);
-	struct packet p = parse_ok(&W->bsd, 0);
+	struct packet p = tf_parse_ok(&W->bsd, 0);
 	assert_int_equal(p.icmp_type, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
@@ -371,7 +330,7 @@ static void test_expiring_reply_gets_time_exceeded_on_gateway_link(void **state)
 	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 53, nat_port, 4, 1));
 	assert_int_equal(W->c1.n + W->up.n, 0);
 	assert_int_equal(W->bsd.n, 1);
-	struct packet p = parse_ok(&W->bsd, 0);
+	struct packet p = tf_parse_ok(&W->bsd, 0);
 	assert_int_equal(p.icmp_type, 11);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
@@ -387,7 +346,7 @@ static void test_gateway_own_traffic_follows_its_rules(void **state)
 	clear_captures();
 	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, remote_ip, 5000, 80, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
-	struct packet p = parse_ok(&W->bsd, 0);
+	struct packet p = tf_parse_ok(&W->bsd, 0);
 	assert_int_equal(p.icmp_type, 3);
 	assert_int_equal(p.icmp_code, 13);
 	assert_memory_equal(ip_v4_bytes(&p.dst), bsd_ip, 4);
@@ -398,11 +357,11 @@ static void test_gateway_own_traffic_follows_its_rules(void **state)
 	clear_captures();
 	push_client(W->bsd_id, f, tf_echo4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 8, 3, 64));
 	assert_int_equal(W->bsd.n, 1);
-	assert_int_equal(parse_ok(&W->bsd, 0).icmp_type, 0);
+	assert_int_equal(tf_parse_ok(&W->bsd, 0).icmp_type, 0);
 	clear_captures();
 	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, our_ip, 5000, 53, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
-	assert_int_equal(parse_ok(&W->bsd, 0).icmp_type, 3);
+	assert_int_equal(tf_parse_ok(&W->bsd, 0).icmp_type, 3);
 	/* Client isolation holds for it too. */
 	accept_all(W->bsd_id);
 	clear_captures();
@@ -414,14 +373,14 @@ static void test_gateway_own_traffic_follows_its_rules(void **state)
 	clear_captures();
 	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, bsd_ip, remote_ip, 5001, 80, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
-	p = parse_ok(&W->bsd, 0);
+	p = tf_parse_ok(&W->bsd, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), remote_ip, 4);
 	uint16_t nat_port = p.src_port;
 	clear_captures();
 	push_client(W->bsd_id, f, tf_udp4(f, bsd_mac, fw_mac, remote_ip, our_ip, 80, nat_port, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
-	p = parse_ok(&W->bsd, 0);
+	p = tf_parse_ok(&W->bsd, 0);
 	assert_memory_equal(ip_v4_bytes(&p.dst), bsd_ip, 4);
 	assert_int_equal(p.dst_port, 5001);
 }
@@ -436,7 +395,7 @@ static void test_rules_of_normal_client_still_apply(void **state)
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 40000, 54, 4, 64));
 	assert_int_equal(W->bsd.n, 0);
 	assert_int_equal(W->c1.n, 1);
-	assert_int_equal(parse_ok(&W->c1, 0).icmp_type, 3);
+	assert_int_equal(tf_parse_ok(&W->c1, 0).icmp_type, 3);
 	c1_udp_out(40002);
 }
 
@@ -450,7 +409,7 @@ static void test_uplink_takes_over_and_back(void **state)
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 44000, 53, 4, 64));
 	assert_int_equal(W->up.n, 1);
 	assert_int_equal(W->bsd.n, 0);
-	struct packet p = parse_ok(&W->up, 0);
+	struct packet p = tf_parse_ok(&W->up, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(W->up.frame[0] + 6, uplink_mac, 6);
 	uint16_t nat_port = p.src_port;
@@ -469,7 +428,7 @@ static void test_uplink_takes_over_and_back(void **state)
 	clear_captures();
 	push_client(W->id1, f, tf_udp4(f, c1_mac, fw_mac, c1_ip, remote_ip, 44000, 53, 4, 64));
 	assert_int_equal(W->bsd.n, 1);
-	assert_int_equal(parse_ok(&W->bsd, 0).src_port, nat_port);
+	assert_int_equal(tf_parse_ok(&W->bsd, 0).src_port, nat_port);
 	assert_memory_equal(W->bsd.frame[0], bsd_mac, 6);
 }
 
@@ -511,7 +470,7 @@ static void test_resolver_traffic_uses_gateway_link(void **state)
 	clear_captures();
 	assert_true(router_send_local_udp(W->r, &dns, 60001, 53, (const uint8_t *)"query", 5));
 	assert_int_equal(W->bsd.n, 1);
-	struct packet p = parse_ok(&W->bsd, 0);
+	struct packet p = tf_parse_ok(&W->bsd, 0);
 	assert_memory_equal(ip_v4_bytes(&p.src), our_ip, 4);
 	assert_memory_equal(ip_v4_bytes(&p.dst), dns_ip, 4);
 	assert_memory_equal(W->bsd.frame[0], bsd_mac, 6);

@@ -1131,6 +1131,7 @@ static void test_watch_registration_and_events(void **state)
 	assert_string_equal(a.path, "backend/vif/7/0");
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.last_id, ib);
+	assert_int_equal(cl.watch_events, 2);
 	/* Missing token, empty token, empty path, unknown token: dropped. */
 	srv_send(15, 0, 0, "backend/vif/7", 14);
 	srv_send(15, 0, 0, "backend/vif/7\0\0", 15);
@@ -1147,6 +1148,7 @@ static void test_watch_registration_and_events(void **state)
 	xs_poll(&cl);
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(b.calls, 1);
+	assert_int_equal(cl.watch_events, 2); /* only delivered events count */
 	assert_true(xs_client_is_open(&cl));
 }
 

@@ -212,3 +212,67 @@ def test_drop_rules_drop_then_accept_again(run):
     assert run.marker('accept-ok') is not None, context(run)
     assert run.marker('drop-ok') is not None, context(run)
     assert run.marker('reaccept-ok') is not None, context(run)
+
+
+# ---- Stage C: netback beyond one client ------------------------------------------
+
+def _last_status(run):
+    """The lines of the last qubes.FirewallStatus answer."""
+    out, current = [], []
+    for _, _, rest in run.markers('qrexec-stdout'):
+        if not rest.startswith('qubes.FirewallStatus'):
+            continue
+        line = rest[len('qubes.FirewallStatus'):].strip()
+        if line.startswith('qubes-c-firewall'):
+            current = []
+            out.append(current)
+        current.append(line)
+    return out[-1] if out else []
+
+
+def _client_status(run, ip):
+    return next((l for l in _last_status(run) if l.startswith('client ') and ' %s:' % ip in l), '')
+
+
+def test_two_clients_at_once_and_isolated(run):
+    """A second client is served while the first is; each reaches dom0 but
+    never the other (D10), and the firewall counted those drops as
+    client-to-client, so the failure was its doing."""
+    _client_ready(run)
+    assert run.marker('two-clients-ok') is not None, context(run)
+    assert run.marker('isolation-ok') is not None, context(run)
+    for vm in (scenario.world_objects()[3], scenario.client2_object()):
+        line = _client_status(run, vm.ip)
+        m = re.search(r'client-to-client (\d+)', line)
+        assert m and int(m.group(1)) > 0, \
+            'no client-to-client drops counted for %s: %r%s' % (vm.ip, line, context(run))
+
+
+def test_frontend_close_and_reopen_served_again(run):
+    """netfront unloaded and loaded again in the client (the frontend goes
+    Closing, Closed, then Initialising, as Windows PV drivers do): the
+    firewall serves the same vif again."""
+    _client_ready(run)
+    res = run.marker('reopen-ok')
+    assert res is not None, context(run)
+    assert int(_seconds(res, 'connects')) >= 2, context(run)
+
+
+def test_client_that_stops_reading_does_not_disturb_others(run):
+    """The second client stops reading its ring in the middle of a download:
+    the first keeps passing traffic meanwhile, the second is served again."""
+    _client_ready(run)
+    assert run.marker('deaf-others-ok') is not None, context(run)
+    assert run.marker('deaf-recovered') is not None, context(run)
+
+
+def test_network_detach_and_attach(run):
+    """`xl network-detach`: the firewall writes Closed and removes the backend
+    directory, so libxl completes; `xl network-attach` of a new vif is then
+    served like the first."""
+    _client_ready(run)
+    assert (run.marker('detach') or '').startswith('rc=0'), context(run)
+    assert run.marker('detach-backend-gone') is not None, context(run)
+    assert any('removed by the toolstack' in l for l in fw_log(run)), context(run)
+    assert (run.marker('attach') or '').startswith('rc=0'), context(run)
+    assert run.marker('reattach-ok') is not None, context(run)

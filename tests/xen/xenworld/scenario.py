@@ -23,11 +23,16 @@ KEY_SEP = '\t'
 NETVM_QID = 2
 FW_QID = 3
 CLIENT_QID = 20
+CLIENT2_QID = 21
 FW_NAME = 'fw'
 CLIENT_NAME = 'client'
+CLIENT2_NAME = 'client2'
 FW_UPLINK_MAC = '00:16:3e:5e:6c:03'
 CLIENT_MAC = '00:16:3e:5e:6c:00'
+CLIENT2_MAC = '00:16:3e:5e:6c:01'
 TCP_PORT = 7777
+STREAM_PORT = 7778   # a long TCP download, for the client that stops reading
+DEAF_SECONDS = 8
 FW_MEMORY_MB = 32
 
 
@@ -38,6 +43,12 @@ def world_objects():
     client = world.VM(name=CLIENT_NAME, qid=CLIENT_QID, domid=2, mac=CLIENT_MAC,
                       rules=['action=accept'], policy='drop')
     return world, netvm, fw, client
+
+
+def client2_object():
+    from qubessim import world
+    return world.VM(name=CLIENT2_NAME, qid=CLIENT2_QID, domid=3, mac=CLIENT2_MAC,
+                    rules=['action=accept'], policy='drop')
 
 
 def qdb_keys_file(world, fw, netvm):
@@ -77,7 +88,7 @@ CLIENT_CFG = '''name = "{name}"
 type = "pvh"
 kernel = "/root/guests/vmlinuz"
 ramdisk = "/xenworld/client.cpio.gz"
-extra = "console=hvc0 quiet loglevel=3 xwc_ip={ip} xwc_gw={gw} xwc_target={target} xwc_port={port}"
+extra = "console=hvc0 quiet loglevel=3 xwc_ip={ip} xwc_gw={gw} xwc_target={target} xwc_port={port} xwc_peer={peer} xwc_stream={stream} xwc_deaf={deaf}"
 memory = 96
 vcpus = 1
 vif = [ 'backend={fw},mac={mac},ip={ip}' ]
@@ -88,7 +99,12 @@ on_poweroff = "destroy"
 
 # The Linux client: netfront, Qubes-style addressing (/32, gateway via a
 # permanent neighbour entry to fe:ff:ff:ff:ff:ff, qubes-protocols.md §5.5),
-# then one ping + one TCP exchange per second, each reported on hvc0.
+# then one probe per second reported on hvc0: ping and TCP to dom0, and a
+# ping to the other client (which the firewall must drop, D10). dom0 can
+# answer a TCP probe with a command (cmd=reload: unload and reload
+# netfront, a frontend close and reopen; cmd=deaf: stop reading for
+# xwc_deaf seconds in the middle of a download). Whatever vif appears
+# (after a reload or a network-attach) is configured again.
 CLIENT_INIT = r'''#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -96,31 +112,75 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs 
 for kv in $(cat /proc/cmdline); do
 	case $kv in xwc_*=*) eval "${kv%%=*}=${kv#*=}" ;; esac
 done
-echo "XWC init $(cut -d' ' -f1 /proc/uptime)"
+up() { cut -d' ' -f1 /proc/uptime; }
+echo "XWC init $(up)"
+IF=
+# ensure_net: configure the first ethN if it lacks our address or routes.
+ensure_net() {
+	IF=
+	for d in /sys/class/net/eth*; do
+		[ -e "$d" ] && { IF=${d##*/}; break; }
+	done
+	[ -n "$IF" ] || return 1
+	if ip addr show dev $IF | grep -q "inet $xwc_ip/" &&
+	   ip route | grep -q "^default via $xwc_gw dev $IF"; then
+		return 0
+	fi
+	ip link set $IF up
+	ip addr add $xwc_ip/32 dev $IF 2>/dev/null
+	ip route add $xwc_gw dev $IF 2>/dev/null
+	ip route add default via $xwc_gw dev $IF 2>/dev/null
+	arp -i $IF -s $xwc_gw fe:ff:ff:ff:ff:ff
+	echo "XWC net-up $IF $(cat /sys/class/net/$IF/operstate) $(up)"
+}
+wait_eth() {
+	n=0
+	while ! ls /sys/class/net | grep -q '^eth' && [ $n -lt 150 ]; do n=$((n + 1)); sleep 0.2; done
+}
 insmod /xen-netfront.ko
-n=0
-while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 100 ]; do n=$((n + 1)); sleep 0.2; done
+wait_eth
 ip link set lo up
-ip link set eth0 up
-ip addr add $xwc_ip/32 dev eth0
-ip route add $xwc_gw dev eth0
-ip route add default via $xwc_gw dev eth0
-arp -i eth0 -s $xwc_gw fe:ff:ff:ff:ff:ff
-echo "XWC net-up $(cat /sys/class/net/eth0/operstate) $(cut -d' ' -f1 /proc/uptime)"
+ensure_net
 i=0
-while [ $i -lt 1000 ]; do
+while [ $i -lt 2000 ]; do
 	i=$((i + 1))
+	ensure_net || wait_eth
 	if ping -c 1 -W 2 $xwc_target >/dev/null 2>&1; then p=OK; else p=FAIL; fi
-	r=$(echo "hello-from-client $i" | timeout 4 nc -w 3 $xwc_target $xwc_port 2>/dev/null)
+	r=$(echo "hello $xwc_ip $i" | timeout 4 nc -w 3 $xwc_target $xwc_port 2>/dev/null)
 	case $r in *dom0-tcp-ok*) t=OK ;; *) t=FAIL ;; esac
-	echo "XWC probe $i ping=$p tcp=$t $(cut -d' ' -f1 /proc/uptime)"
+	if ping -c 1 -W 1 $xwc_peer >/dev/null 2>&1; then q=OK; else q=FAIL; fi
+	echo "XWC probe $i ping=$p tcp=$t peer=$q $(up)"
+	case $r in
+	*cmd=reload*)
+		echo "XWC reload-start $IF $(up)"
+		# the driver lets go of the device (frontend Closing, Closed) and
+		# takes it again (Initialising ... Connected)
+		dev=$(basename "$(readlink /sys/class/net/$IF/device)")
+		echo "$dev" > /sys/bus/xen/drivers/vif/unbind; r1=$?
+		sleep 1
+		echo "$dev" > /sys/bus/xen/drivers/vif/bind; r2=$?
+		wait_eth
+		ensure_net
+		echo "XWC reload-done $IF $dev unbind=$r1 bind=$r2 $(up)" ;;
+	*cmd=deaf*)
+		nc $xwc_target $xwc_stream >/dev/null 2>&1 &
+		sleep 2
+		echo "XWC deaf-start $(up)"
+		ip link set $IF down
+		sleep $xwc_deaf
+		ip link set $IF up
+		kill $! 2>/dev/null
+		ensure_net
+		echo "XWC deaf-end $(up)" ;;
+	esac
 	sleep 1
 done
 poweroff -f
 '''
 
-# Run by dom0's `nc -ll -e` (busybox's persistent server) for each TCP connection: answers, and records the
-# peer address dom0 sees (the firewall's, when NAT works).
+# Run by dom0's `nc -ll -e` (busybox's persistent server) for each TCP
+# connection: answers (with the command queued for that client, if any), and
+# records the peer address dom0 sees (the firewall's, when NAT works).
 TCP_REPLY = r'''#!/bin/sh
 # nc -e starts us with an empty environment.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -135,8 +195,21 @@ rem=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
 peer=$(echo "$rem" | sed -n 's/^.*\(..\)\(..\)\(..\)\(..\):\(....\)$/0x\4 0x\3 0x\2 0x\1 0x\5/p' |
 	{ read a b c d p && printf '%%d.%%d.%%d.%%d:%%d' $a $b $c $d $p; })
 echo "$peer $line" >> /tmp/tcp-peers.log
-echo "dom0-tcp-ok"
+# "hello <client ip> <n>": a command queued in /tmp/cmd.<client ip> goes once.
+ip=$(echo "$line" | awk '{print $2}')
+cmd=
+if [ -n "$ip" ] && [ -f "/tmp/cmd.$ip" ]; then
+	cmd=" cmd=$(cat "/tmp/cmd.$ip")"
+	rm -f "/tmp/cmd.$ip"
+fi
+echo "dom0-tcp-ok$cmd"
 ''' % TCP_PORT
+
+# A download that outlasts the deaf period (the client kills it).
+TCP_STREAM = r'''#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+exec dd if=/dev/zero bs=4096 count=100000 2>/dev/null
+'''
 
 RUN_SH = r'''#!/bin/sh
 # The real-Xen acceptance scenario (tests/xen/xenworld/scenario.py). Every
@@ -144,8 +217,10 @@ RUN_SH = r'''#!/bin/sh
 export PATH=/xenworld/bin:/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
 FW={fw}
 CLIENT={client}
+CLIENT2={client2}
 FWLOG=/var/log/xen/console/guest-$FW.log
 CLLOG=/var/log/xen/console/guest-$CLIENT.log
+CL2LOG=/var/log/xen/console/guest-$CLIENT2.log
 now() {{ cut -d' ' -f1 /proc/uptime; }}
 since() {{ awk -v a="$1" -v b="$(now)" 'BEGIN {{ printf "%.2f", b - a }}'; }}
 # wait_for FILE REGEX SECONDS
@@ -156,22 +231,46 @@ wait_for() {{
 		sleep 0.2
 	done
 }}
-# probe_after N REGEX SECONDS: a client probe numbered above N matches REGEX
+# probe_after LOG N REGEX SECONDS: a client probe numbered above N matches REGEX
 probe_after() {{
-	end=$(( $(date +%s) + $3 ))
-	until awk -v n="$1" -v re="$2" '/XWC probe/ {{ split($0, f, "XWC probe "); split(f[2], g, " ");
-		if (g[1] + 0 > n + 0 && $0 ~ re) found = 1 }} END {{ exit !found }}' "$CLLOG" 2>/dev/null; do
+	end=$(( $(date +%s) + $4 ))
+	until awk -v n="$2" -v re="$3" '/XWC probe/ {{ split($0, f, "XWC probe "); split(f[2], g, " ");
+		if (g[1] + 0 > n + 0 && $0 ~ re) found = 1 }} END {{ exit !found }}' "$1" 2>/dev/null; do
 		[ "$(date +%s)" -ge "$end" ] && return 1
 		sleep 0.5
 	done
 }}
 last_probe() {{
-	grep -o 'XWC probe [0-9]*' "$CLLOG" 2>/dev/null | tail -n1 | awk '{{ print $3 + 0 }}'
+	grep -o 'XWC probe [0-9]*' "$1" 2>/dev/null | tail -n1 | awk '{{ print $3 + 0 }}'
 }}
 fw_state() {{ xl list "$FW" 2>/dev/null | awk 'NR == 2 {{ print $5 }}'; }}
 qdb() {{ for c in "$@"; do echo "$c" >&3; done; }}
+# status: one qubes.FirewallStatus call, its output as qrexec-stdout lines.
+status() {{
+	c=$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)
+	echo "S qubes.FirewallStatus" >&4
+	end=$(( $(date +%s) + 20 ))
+	while [ "$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)" -le "$c" ] &&
+	      [ "$(date +%s)" -lt "$end" ]; do sleep 0.5; done
+}}
+# diag WHY: what Xen and the firewall look like when a step did not happen
+# (at most three times): is the firewall's loop alive (answers ping and
+# qrexec), where its vCPU is, its LAPIC and event channels, its XenStore keys.
+diag() {{
+	[ "$(cat /tmp/diag-count 2>/dev/null || echo 0)" -ge 3 ] && return
+	echo $(( $(cat /tmp/diag-count 2>/dev/null || echo 0) + 1 )) > /tmp/diag-count
+	echo "XW diag-why $1"
+	echo "XW diag-state $(fw_state)"
+	if ping -c 2 -W 2 {fw_ip} >/dev/null 2>&1; then echo "XW diag-ping OK"; else echo "XW diag-ping FAIL"; fi
+	status
+	xen-hvmctx "$FWID" 2>&1 | grep -i -E 'rip|rflags|apic|irr|isr|tpr' | head -n 40 | sed 's/^/XW diag-ctx /'
+	xl debug-keys e >/dev/null 2>&1
+	xl debug-keys q >/dev/null 2>&1
+	xl dmesg 2>/dev/null | tail -n 150 | sed 's/^/XW diag-xen /'
+	xenstore-ls -f /local/domain/$FWID 2>/dev/null | grep -v -E '/(qubes|vm-data)' | head -n 80 | sed 's/^/XW diag-xs /'
+}}
 dump_logs() {{
-	for f in "$FWLOG" "$CLLOG"; do
+	for f in "$FWLOG" "$CLLOG" "$CL2LOG"; do
 		[ -f "$f" ] || continue
 		n=$(basename "$f" .log); n=${{n#guest-}}
 		sed "s/^/XW log-$n /" "$f"
@@ -185,6 +284,9 @@ finish() {{
 	if xl domid "$CLIENT" >/dev/null 2>&1; then
 		xl destroy "$CLIENT"; echo "XW client-destroyed"
 	fi
+	if xl domid "$CLIENT2" >/dev/null 2>&1; then
+		xl destroy "$CLIENT2"; echo "XW client2-destroyed"
+	fi
 	echo "XW fw-state-end $(fw_state)"
 	if xl domid "$FW" >/dev/null 2>&1; then
 		t5=$(now)
@@ -193,6 +295,8 @@ finish() {{
 		else
 			echo "XW fw-shutdown rc=$? time=$(since $t5) state=$(fw_state)"
 			sed 's/^/XW xl-shutdown /' /tmp/xl-shutdown.log
+			diag 'xl shutdown did not complete'
+			xl destroy "$FW"
 		fi
 	fi
 	exec 3>&- 4>&-
@@ -207,6 +311,7 @@ brctl addbr xenbr0; brctl stp xenbr0 off; brctl setfd xenbr0 0
 ip addr add {netvm_ip}/24 dev xenbr0
 ip link set xenbr0 up
 nc -ll -p {port} -e /xenworld/tcp-reply.sh >/dev/null 2>&1 &
+nc -ll -p {stream} -e /xenworld/tcp-stream.sh >/dev/null 2>&1 &
 
 # ---- Stage A: the unikernel as a PVH domU ------------------------------------
 t0=$(now)
@@ -278,38 +383,123 @@ fi
 CLID=$(xl domid "$CLIENT")
 wait_for "$CLLOG" 'XWC net-up' 240 && echo "XW client-net-up $(since $t2)"
 echo "XW client-backend-state $(xenstore-read /local/domain/$FWID/backend/vif/$CLID/0/state 2>/dev/null)"
-if probe_after 0 'ping=OK tcp=OK' {phase_timeout}; then
-	echo "XW accept-ok $(since $t2) probe=$(last_probe)"
+if probe_after "$CLLOG" 0 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW accept-ok $(since $t2) probe=$(last_probe "$CLLOG")"
 else
-	echo "XW accept-fail probe=$(last_probe)"
+	echo "XW accept-fail probe=$(last_probe "$CLLOG")"
+	diag 'the client got no traffic through'
 fi
 
 [ -n "$(grep -o 'XWC probe.*ping=OK tcp=OK' "$CLLOG")" ] || finish
 # A rule set that drops everything from the client, committed like dom0 does.
-n=$(last_probe)
+n=$(last_probe "$CLLOG")
 t3=$(now)
 qdb {rules_drop}
-if probe_after $((n + 1)) 'ping=FAIL tcp=FAIL' {phase_timeout}; then
-	echo "XW drop-ok $(since $t3) probe=$(last_probe)"
+if probe_after "$CLLOG" $((n + 1)) 'ping=FAIL tcp=FAIL' {phase_timeout}; then
+	echo "XW drop-ok $(since $t3) probe=$(last_probe "$CLLOG")"
 else
-	echo "XW drop-fail probe=$(last_probe)"
+	echo "XW drop-fail probe=$(last_probe "$CLLOG")"
 fi
 # ...and back: the same client passes again (the drop was the rules' doing).
-n=$(last_probe)
+n=$(last_probe "$CLLOG")
 t4=$(now)
 qdb {rules_accept}
-if probe_after $((n + 1)) 'ping=OK tcp=OK' {phase_timeout}; then
-	echo "XW reaccept-ok $(since $t4) probe=$(last_probe)"
+if probe_after "$CLLOG" $((n + 1)) 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW reaccept-ok $(since $t4) probe=$(last_probe "$CLLOG")"
 else
-	echo "XW reaccept-fail probe=$(last_probe)"
+	echo "XW reaccept-fail probe=$(last_probe "$CLLOG")"
+	diag 'the client did not pass again'
+	finish
 fi
-c=$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)
-if [ "$c" -gt 0 ]; then
-	echo "S qubes.FirewallStatus" >&4
-	end=$(( $(date +%s) + 20 ))
-	while [ "$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)" -le "$c" ] &&
-	      [ "$(date +%s)" -lt "$end" ]; do sleep 0.5; done
+status
+
+# ---- Stage C: netback beyond one client --------------------------------------
+# C1: a second client at the same time; each reaches dom0, neither the other.
+qdb {rules2_accept}
+qdb "W /connected-ips {client_ip} {client2_ip}"
+t6=$(now)
+timeout 90 xl create /xenworld/client2.cfg >/tmp/xl-client2.log 2>&1
+rc=$?
+echo "XW client2-created rc=$rc time=$(since $t6)"
+sed 's/^/XW xl-client2 /' /tmp/xl-client2.log
+[ $rc -eq 0 ] || {{ diag 'xl create of the second client failed'; finish; }}
+if probe_after "$CL2LOG" 0 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW two-clients-ok $(since $t6)"
+else
+	echo "XW two-clients-fail"; diag 'the second client got no traffic through'; finish
 fi
+n1=$(last_probe "$CLLOG"); n2=$(last_probe "$CL2LOG")
+if probe_after "$CLLOG" $n1 'ping=OK tcp=OK peer=FAIL' {phase_timeout} &&
+   probe_after "$CL2LOG" $n2 'ping=OK tcp=OK peer=FAIL' {phase_timeout}; then
+	echo "XW isolation-ok"
+else
+	echo "XW isolation-fail"
+fi
+
+# C2: the first client's frontend closes and reopens (netfront unloaded and
+# loaded again, as Windows PV drivers do); it is served again.
+n1=$(last_probe "$CLLOG")
+t7=$(now)
+echo reload > /tmp/cmd.{client_ip}
+if wait_for "$CLLOG" 'XWC reload-done .* unbind=0 bind=0' {phase_timeout} &&
+   probe_after "$CLLOG" $((n1 + 1)) 'ping=OK tcp=OK' {phase_timeout}; then
+	n=$(grep -c 'netback backend/vif/'$CLID'/0: connected' "$FWLOG")
+	echo "XW reopen-ok $(since $t7) connects=$n"
+else
+	echo "XW reopen-fail"; diag 'the reopened frontend was not served'
+fi
+
+# C3: the second client stops reading in the middle of a download; the
+# first one is not disturbed, and the second is served again afterwards.
+t8=$(now)
+echo deaf > /tmp/cmd.{client2_ip}
+if wait_for "$CL2LOG" 'XWC deaf-start' {phase_timeout}; then
+	n1=$(last_probe "$CLLOG")
+	if probe_after "$CLLOG" $n1 'ping=OK tcp=OK' {deaf}; then
+		grep -q 'XWC deaf-end' "$CL2LOG" && echo "XW deaf-others-late" || echo "XW deaf-others-ok"
+	else
+		echo "XW deaf-others-fail"; diag 'a client stopped reading and the others stopped too'
+	fi
+	wait_for "$CL2LOG" 'XWC deaf-end' {phase_timeout}
+	n2=$(last_probe "$CL2LOG")
+	if probe_after "$CL2LOG" $n2 'ping=OK tcp=OK' {phase_timeout}; then
+		echo "XW deaf-recovered $(since $t8)"
+	else
+		echo "XW deaf-not-recovered"; diag 'the client that stopped reading was not served again'
+	fi
+else
+	echo "XW deaf-not-started"
+fi
+
+# C4: the toolstack removes the first client's vif and attaches a new one.
+t9=$(now)
+if timeout 60 xl network-detach "$CLIENT" 0 >/tmp/xl-detach.log 2>&1; then
+	echo "XW detach rc=0 time=$(since $t9)"
+else
+	echo "XW detach rc=$? time=$(since $t9)"; sed 's/^/XW xl-detach /' /tmp/xl-detach.log
+fi
+n=0
+while xenstore-read /local/domain/$FWID/backend/vif/$CLID/0/state >/dev/null 2>&1 && [ $n -lt 30 ]; do
+	n=$((n + 1)); sleep 1
+done
+if xenstore-read /local/domain/$FWID/backend/vif/$CLID/0/state >/dev/null 2>&1; then
+	echo "XW detach-backend-left"
+else
+	echo "XW detach-backend-gone"
+fi
+n1=$(last_probe "$CLLOG")
+t10=$(now)
+if timeout 90 xl network-attach "$CLIENT" backend={fw} mac={client_mac} ip={client_ip} 	>/tmp/xl-attach.log 2>&1; then
+	echo "XW attach rc=0 time=$(since $t10)"
+else
+	echo "XW attach rc=$? time=$(since $t10)"; sed 's/^/XW xl-attach /' /tmp/xl-attach.log
+fi
+if probe_after "$CLLOG" $((n1 + 1)) 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW reattach-ok $(since $t10) devs=$(xenstore-list /local/domain/$FWID/backend/vif/$CLID 2>/dev/null | tr '\n' ' ')"
+else
+	echo "XW reattach-fail"; diag 'the re-attached vif was not served'
+fi
+status
 
 finish
 '''
@@ -331,17 +521,23 @@ def overlay(cache, fw_image, fw_cmdline='', qdb_timeout=60, qrexec_timeout=60,
             uplink_timeout=30, phase_timeout=60):
     """The gzip'd cpio archive with everything of this run (see module doc)."""
     world, netvm, fw, client = world_objects()
-    fmt = dict(fw=FW_NAME, client=CLIENT_NAME, netvm_ip=netvm.ip, fw_ip=fw.ip,
-               fw_mac=FW_UPLINK_MAC, client_ip=client.ip, port=TCP_PORT,
+    client2 = client2_object()
+
+    def rules(vm, action):
+        return ' '.join(shlex.quote(c) for c in rule_commands(world, vm, [action], 'drop'))
+
+    fmt = dict(fw=FW_NAME, client=CLIENT_NAME, client2=CLIENT2_NAME, netvm_ip=netvm.ip,
+               fw_ip=fw.ip, fw_mac=FW_UPLINK_MAC, client_ip=client.ip, client_mac=CLIENT_MAC,
+               client2_ip=client2.ip, port=TCP_PORT, stream=STREAM_PORT, deaf=DEAF_SECONDS,
                qdb_timeout=qdb_timeout, qrexec_timeout=qrexec_timeout,
                uplink_timeout=uplink_timeout, phase_timeout=phase_timeout,
-               rules_accept=' '.join(shlex.quote(c) for c in
-                                     rule_commands(world, client, ['action=accept'], 'drop')),
-               rules_drop=' '.join(shlex.quote(c) for c in
-                                   rule_commands(world, client, ['action=drop'], 'drop')))
+               rules_accept=rules(client, 'action=accept'),
+               rules_drop=rules(client, 'action=drop'),
+               rules2_accept=rules(client2, 'action=accept'))
     a = cpio.Archive()
     a.add_file('xenworld/run.sh', RUN_SH.format(**fmt), 0o755)
     a.add_file('xenworld/tcp-reply.sh', TCP_REPLY, 0o755)
+    a.add_file('xenworld/tcp-stream.sh', TCP_STREAM, 0o755)
     with open(fw_image, 'rb') as f:
         a.add_file('xenworld/qubes-firewall.xen', f.read())
     for name in ('qubesdb-dom0', 'qrexec-dom0'):
@@ -351,9 +547,10 @@ def overlay(cache, fw_image, fw_cmdline='', qdb_timeout=60, qrexec_timeout=60,
                 a.add_file('xenworld/bin/' + name, f.read(), 0o755)
     a.add_file('xenworld/fw.cfg', FW_CFG.format(name=FW_NAME, cmdline=fw_cmdline,
                                                 mem=FW_MEMORY_MB, mac=FW_UPLINK_MAC, ip=fw.ip))
-    a.add_file('xenworld/client.cfg', CLIENT_CFG.format(
-        name=CLIENT_NAME, ip=client.ip, gw=fw.ip, target=netvm.ip, port=TCP_PORT,
-        fw=FW_NAME, mac=CLIENT_MAC))
+    for cfg, vm, peer in (('client.cfg', client, client2), ('client2.cfg', client2, client)):
+        a.add_file('xenworld/' + cfg, CLIENT_CFG.format(
+            name=vm.name, ip=vm.ip, gw=fw.ip, target=netvm.ip, port=TCP_PORT, fw=FW_NAME,
+            mac=vm.mac, peer=peer.ip, stream=STREAM_PORT, deaf=DEAF_SECONDS))
     a.add_file('xenworld/fw.qdb', qdb_keys_file(world, fw, netvm))
     a.add_file('xenworld/client.cpio.gz', client_initramfs(cache))
     return gzip.compress(a.getvalue(), 6)
