@@ -201,7 +201,9 @@ def test_client_vif_served_by_firewall(run):
 def test_client_ping_and_tcp_through_nat(run):
     _client_ready(run)
     assert run.marker('accept-ok') is not None, context(run)
-    peers = [rest.split()[0] for _, _, rest in run.markers('tcp-peer') if rest.split()]
+    # "?": dom0 could not look the connection up any more (already closed)
+    peers = [rest.split()[0] for _, _, rest in run.markers('tcp-peer')
+             if rest.split() and rest.split()[0] != '?']
     fw_ip = scenario.world_objects()[2].ip
     assert peers and all(p.startswith(fw_ip + ':') for p in peers), \
         'dom0 saw TCP peers %r, expected the firewall %s (NAT)%s' % (peers, fw_ip, context(run))

@@ -194,7 +194,8 @@ rem=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
 	awk '($4 == "01" || $4 == "08") && toupper($2) ~ /:%04X$/ {print $3; exit}')
 peer=$(echo "$rem" | sed -n 's/^.*\(..\)\(..\)\(..\)\(..\):\(....\)$/0x\4 0x\3 0x\2 0x\1 0x\5/p' |
 	{ read a b c d p && printf '%%d.%%d.%%d.%%d:%%d' $a $b $c $d $p; })
-echo "$peer $line" >> /tmp/tcp-peers.log
+# (the client may already have closed and the entry gone: "?")
+echo "${peer:-?} $line" >> /tmp/tcp-peers.log
 # "hello <client ip> <n>": a command queued in /tmp/cmd.<client ip> goes once.
 ip=$(echo "$line" | awk '{print $2}')
 cmd=
