@@ -224,20 +224,38 @@ CLLOG=/var/log/xen/console/guest-$CLIENT.log
 CL2LOG=/var/log/xen/console/guest-$CLIENT2.log
 now() {{ cut -d' ' -f1 /proc/uptime; }}
 since() {{ awk -v a="$1" -v b="$(now)" 'BEGIN {{ printf "%.2f", b - a }}'; }}
+# tick: whole seconds of uptime in $UP, without starting a program (dom0
+# programs crash now and then under TCG, spec §6; a wait loop must not die
+# of it, and a crashed grep or sleep only costs one more round).
+tick() {{ read UP _ < /proc/uptime; UP=${{UP%.*}}; }}
 # wait_for FILE REGEX SECONDS
 wait_for() {{
-	end=$(( $(date +%s) + $3 ))
+	tick; end=$((UP + $3))
 	until grep -q -E -- "$2" "$1" 2>/dev/null; do
-		[ "$(date +%s)" -ge "$end" ] && return 1
+		tick; [ "$UP" -ge "$end" ] && return 1
 		sleep 0.2
 	done
 }}
+# xl_create LOG ARGS...: `xl create ARGS`, once more when xl itself crashed
+# or libxc misread the kernel image (the same TCG flakes); any other
+# failure is the result.
+xl_create() {{
+	log=$1; shift
+	timeout 90 xl create "$@" >"$log" 2>&1; rc=$?
+	if [ $rc -ge 128 ] || grep -q 'Invalid kernel' "$log"; then
+		echo "XW xl-create-retry rc=$rc $*"
+		n=$(awk -F'"' '/^name/ {{ print $2 }}' "$(eval echo \${{$#}})")
+		xl destroy "$n" >/dev/null 2>&1
+		timeout 90 xl create "$@" >"$log" 2>&1; rc=$?
+	fi
+	return $rc
+}}
 # probe_after LOG N REGEX SECONDS: a client probe numbered above N matches REGEX
 probe_after() {{
-	end=$(( $(date +%s) + $4 ))
+	tick; end=$((UP + $4))
 	until awk -v n="$2" -v re="$3" '/XWC probe/ {{ split($0, f, "XWC probe "); split(f[2], g, " ");
 		if (g[1] + 0 > n + 0 && $0 ~ re) found = 1 }} END {{ exit !found }}' "$1" 2>/dev/null; do
-		[ "$(date +%s)" -ge "$end" ] && return 1
+		tick; [ "$UP" -ge "$end" ] && return 1
 		sleep 0.5
 	done
 }}
@@ -250,9 +268,9 @@ qdb() {{ for c in "$@"; do echo "$c" >&3; done; }}
 status() {{
 	c=$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)
 	echo "S qubes.FirewallStatus" >&4
-	end=$(( $(date +%s) + 20 ))
+	tick; end=$((UP + 20))
 	while [ "$(grep -c 'qrexec-result qubes.FirewallStatus' /tmp/qrexec.log)" -le "$c" ] &&
-	      [ "$(date +%s)" -lt "$end" ]; do sleep 0.5; done
+	      tick && [ "$UP" -lt "$end" ]; do sleep 0.5; done
 }}
 # diag WHY: what Xen and the firewall look like when a step did not happen
 # (at most three times): is the firewall's loop alive (answers ping and
@@ -316,7 +334,7 @@ nc -ll -p {stream} -e /xenworld/tcp-stream.sh >/dev/null 2>&1 &
 
 # ---- Stage A: the unikernel as a PVH domU ------------------------------------
 t0=$(now)
-xl create -p /xenworld/fw.cfg >/tmp/xl-fw.log 2>&1
+xl_create /tmp/xl-fw.log -p /xenworld/fw.cfg
 rc=$?
 echo "XW fw-created rc=$rc time=$(since $t0)"
 sed 's/^/XW xl-fw /' /tmp/xl-fw.log
@@ -373,7 +391,7 @@ if ping -c 2 -W 2 {fw_ip} >/dev/null 2>&1; then echo "XW dom0-ping-fw OK"; else 
 qdb {rules_accept}
 qdb "W /connected-ips {client_ip}" "W /connected-ips6"
 t2=$(now)
-timeout 90 xl create /xenworld/client.cfg >/tmp/xl-client.log 2>&1
+xl_create /tmp/xl-client.log /xenworld/client.cfg
 rc=$?
 echo "XW client-created rc=$rc time=$(since $t2)"
 sed 's/^/XW xl-client /' /tmp/xl-client.log
@@ -419,7 +437,7 @@ status
 qdb {rules2_accept}
 qdb "W /connected-ips {client_ip} {client2_ip}"
 t6=$(now)
-timeout 90 xl create /xenworld/client2.cfg >/tmp/xl-client2.log 2>&1
+xl_create /tmp/xl-client2.log /xenworld/client2.cfg
 rc=$?
 echo "XW client2-created rc=$rc time=$(since $t6)"
 sed 's/^/XW xl-client2 /' /tmp/xl-client2.log
