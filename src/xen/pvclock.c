@@ -9,7 +9,9 @@ uint64_t pvclock_ns(const struct pvclock_sample *s, uint64_t tsc)
 	 * (every deadline far in the future). */
 	uint64_t delta = (int64_t)(tsc - s->tsc_timestamp) < 0 ? 0 : tsc - s->tsc_timestamp;
 
-	if (s->tsc_shift >= 0)
+	if (s->tsc_shift >= 64 || s->tsc_shift <= -64)
+		delta = 0; /* Xen never sends these; shifting by them is undefined */
+	else if (s->tsc_shift >= 0)
 		delta <<= s->tsc_shift;
 	else
 		delta >>= -s->tsc_shift;

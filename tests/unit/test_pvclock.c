@@ -1,7 +1,8 @@
 /* test_pvclock.c — xen/pvclock.h: scaling TSC deltas to ns with Xen's
  * mul/shift, both shift directions, and a TSC read behind the stamp (from
  * another pCPU or a lagging emulated TSC), which must count as no time
- * elapsed rather than wrap to a huge time. */
+ * elapsed rather than wrap to a huge time; shifts no Xen sends (|shift| >=
+ * 64) are not undefined behaviour either. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,20 @@ static void test_three_ghz(void **state)
 	s.tsc_shift = 0;
 	uint64_t ns = pvclock_ns(&s, s.tsc_timestamp + 3000000000ull); /* one second */
 	assert_true(ns >= s.system_time + 999999999ull && ns <= s.system_time + 1000000000ull);
+}
+
+static void test_absurd_shift_is_no_time(void **state)
+{
+	(void)state;
+	struct pvclock_sample s = at_1ghz;
+	for (int sh = -128; sh < 128; sh += 1) {
+		s.tsc_shift = (int8_t)sh;
+		uint64_t ns = pvclock_ns(&s, s.tsc_timestamp + 1000);
+		if (sh >= 64 || sh <= -64)
+			assert_int_equal(ns, s.system_time);
+		else
+			assert_true(ns >= s.system_time);
+	}
 }
 
 static void test_tsc_behind_stamp_is_no_time(void **state)
@@ -79,6 +94,7 @@ int main(void)
 		cmocka_unit_test(test_negative_shift),
 		cmocka_unit_test(test_three_ghz),
 		cmocka_unit_test(test_tsc_behind_stamp_is_no_time),
+		cmocka_unit_test(test_absurd_shift_is_no_time),
 		cmocka_unit_test(test_monotonic_in_tsc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
