@@ -278,3 +278,17 @@ def test_network_detach_and_attach(run):
     assert any('removed by the toolstack' in l for l in fw_log(run)), context(run)
     assert (run.marker('attach') or '').startswith('rc=0'), context(run)
     assert run.marker('reattach-ok') is not None, context(run)
+
+
+def test_netvm_goes_away_and_a_new_uplink_comes(run):
+    """`xl network-detach` of the firewall's own uplink vif: netfront follows
+    the backend's close, the clients lose dom0; `xl network-attach` of a new
+    uplink vif: the firewall connects it and the clients reach dom0 again."""
+    _client_ready(run)
+    assert (run.marker('uplink-detach') or '').startswith('rc=0'), context(run)
+    assert run.marker('uplink-lost-logged') is not None, context(run)
+    assert run.marker('uplink-gone-ok') is not None, context(run)
+    assert (run.marker('uplink-attach') or '').startswith('rc=0'), context(run)
+    back = run.marker('uplink-back-ok')
+    assert back is not None, context(run)
+    assert int(_seconds(back, 'connects')) >= 2, context(run)

@@ -22,7 +22,8 @@ XEN_CMDLINE = ('console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcp
 DOM0_CMDLINE = 'console=hvc0 quiet loglevel=3 xenworld=1'
 
 # Signatures of the rare flakes of spec §6 (worth one whole-VM retry).
-FLAKES = ('Triple fault', 'segfault', 'Segmentation fault', 'unable to XZ decompress', 'Hardware Dom0 crashed', 'Kernel panic')
+FLAKES = ('Triple fault', 'segfault', 'Segmentation fault', 'unable to XZ decompress',
+          'XW guest-boot-stuck', 'Hardware Dom0 crashed', 'Kernel panic')
 
 
 @dataclass(repr=False)
@@ -74,9 +75,9 @@ class BootResult:
         """The scenario's steps that did not succeed (empty: all did)."""
         bad = [tag for _, tag, _ in self.markers()
                if re.search(r'-fail$|timeout|not-recovered|not-started|backend-left|-late$|'
-                            r'^diag-why$', tag)]
+                            r'^diag-why$|^guest-boot-stuck$', tag)]
         for tag in ('fw-created', 'client-created', 'client2-created', 'detach', 'attach',
-                    'fw-shutdown'):
+                    'uplink-detach', 'uplink-attach', 'fw-shutdown'):
             rest = self.marker(tag)
             if rest is None or not rest.startswith('rc=0'):
                 bad.append(tag)

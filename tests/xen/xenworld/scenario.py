@@ -262,6 +262,13 @@ probe_after() {{
 last_probe() {{
 	grep -o 'XWC probe [0-9]*' "$1" 2>/dev/null | tail -n1 | awk '{{ print $3 + 0 }}'
 }}
+# guest_booted LOG NAME: a Linux client that never ran its /init (whose
+# first line needs nothing of the firewall) hung while booting under TCG.
+guest_booted() {{
+	grep -q 'XWC init' "$1" 2>/dev/null && return 0
+	echo "XW guest-boot-stuck $2 $(xl list "$2" 2>/dev/null | awk 'NR == 2 {{ print $5, $6 }}')"
+	return 1
+}}
 fw_state() {{ xl list "$FW" 2>/dev/null | awk 'NR == 2 {{ print $5 }}'; }}
 qdb() {{ for c in "$@"; do echo "$c" >&3; done; }}
 # status: one qubes.FirewallStatus call, its output as qrexec-stdout lines.
@@ -286,7 +293,9 @@ diag() {{
 	xl debug-keys e >/dev/null 2>&1
 	xl debug-keys q >/dev/null 2>&1
 	xl dmesg 2>/dev/null | tail -n 150 | sed 's/^/XW diag-xen /'
-	xenstore-ls -f /local/domain/$FWID 2>/dev/null | grep -v -E '/(qubes|vm-data)' | head -n 80 | sed 's/^/XW diag-xs /'
+	xenstore-ls -f /local/domain 2>/dev/null | grep -E '/(device|backend)/vif/[0-9/]+/state ' |
+		sed 's/^/XW diag-vif-state /'
+	xenstore-ls -f /local/domain/$FWID 2>/dev/null | grep -v -E '/(qubes|vm-data)' | head -n 120 | sed 's/^/XW diag-xs /'
 }}
 dump_logs() {{
 	for f in "$FWLOG" "$CLLOG" "$CL2LOG"; do
@@ -401,6 +410,7 @@ if [ $rc -ne 0 ]; then
 fi
 CLID=$(xl domid "$CLIENT")
 wait_for "$CLLOG" 'XWC net-up' 240 && echo "XW client-net-up $(since $t2)"
+guest_booted "$CLLOG" client
 echo "XW client-backend-state $(xenstore-read /local/domain/$FWID/backend/vif/$CLID/0/state 2>/dev/null)"
 if probe_after "$CLLOG" 0 'ping=OK tcp=OK' {phase_timeout}; then
 	echo "XW accept-ok $(since $t2) probe=$(last_probe "$CLLOG")"
@@ -445,7 +455,8 @@ sed 's/^/XW xl-client2 /' /tmp/xl-client2.log
 if probe_after "$CL2LOG" 0 'ping=OK tcp=OK' {phase_timeout}; then
 	echo "XW two-clients-ok $(since $t6)"
 else
-	echo "XW two-clients-fail"; diag 'the second client got no traffic through'; finish
+	echo "XW two-clients-fail"; guest_booted "$CL2LOG" client2
+	diag 'the second client got no traffic through'; finish
 fi
 n1=$(last_probe "$CLLOG"); n2=$(last_probe "$CL2LOG")
 if probe_after "$CLLOG" $n1 'ping=OK tcp=OK peer=FAIL' {phase_timeout} &&
@@ -517,6 +528,36 @@ if probe_after "$CLLOG" $((n1 + 1)) 'ping=OK tcp=OK' {phase_timeout}; then
 	echo "XW reattach-ok $(since $t10) devs=$(xenstore-list /local/domain/$FWID/backend/vif/$CLID 2>/dev/null | tr '\n' ' ')"
 else
 	echo "XW reattach-fail"; diag 'the re-attached vif was not served'
+fi
+
+# C5: the netvm goes away and a new uplink vif comes (what a netvm restart
+# or change does to the firewall's own vif 0): the clients lose dom0, then
+# get it back through the new one.
+t11=$(now)
+if timeout 60 xl network-detach "$FW" 0 >/tmp/xl-updetach.log 2>&1; then
+	echo "XW uplink-detach rc=0 time=$(since $t11)"
+else
+	echo "XW uplink-detach rc=$? time=$(since $t11)"; sed 's/^/XW xl-updetach /' /tmp/xl-updetach.log
+fi
+wait_for "$FWLOG" 'uplink: lost' 30 && echo "XW uplink-lost-logged"
+n1=$(last_probe "$CLLOG")
+if probe_after "$CLLOG" $n1 'ping=FAIL tcp=FAIL' {phase_timeout}; then
+	echo "XW uplink-gone-ok"
+else
+	echo "XW uplink-gone-fail"
+fi
+t12=$(now)
+if timeout 90 xl network-attach "$FW" mac={fw_mac} bridge=xenbr0 script=/etc/xen/scripts/vif-min \
+	ip={fw_ip} >/tmp/xl-upattach.log 2>&1; then
+	echo "XW uplink-attach rc=0 time=$(since $t12)"
+else
+	echo "XW uplink-attach rc=$? time=$(since $t12)"; sed 's/^/XW xl-upattach /' /tmp/xl-upattach.log
+fi
+n1=$(last_probe "$CLLOG")
+if probe_after "$CLLOG" $n1 'ping=OK tcp=OK' {phase_timeout}; then
+	echo "XW uplink-back-ok $(since $t12) connects=$(grep -c 'uplink: connected' "$FWLOG")"
+else
+	echo "XW uplink-back-fail"; diag 'the clients did not get the new uplink'
 fi
 status
 
