@@ -252,6 +252,9 @@ xl_create() {{
 }}
 # probe_after LOG N REGEX SECONDS: a client probe numbered above N matches REGEX
 probe_after() {{
+	# N came from a $(last_probe) whose program crashed: it vanished from
+	# the arguments; count from 0.
+	[ $# -lt 4 ] && set -- "$1" 0 "$2" "$3"
 	tick; end=$((UP + $4))
 	until awk -v n="$2" -v re="$3" '/XWC probe/ {{ split($0, f, "XWC probe "); split(f[2], g, " ");
 		if (g[1] + 0 > n + 0 && $0 ~ re) found = 1 }} END {{ exit !found }}' "$1" 2>/dev/null; do
@@ -260,7 +263,8 @@ probe_after() {{
 	done
 }}
 last_probe() {{
-	grep -o 'XWC probe [0-9]*' "$1" 2>/dev/null | tail -n1 | awk '{{ print $3 + 0 }}'
+	p=$(grep -o 'XWC probe [0-9]*' "$1" 2>/dev/null | tail -n1 | awk '{{ print $3 + 0 }}')
+	echo "${{p:-0}}"
 }}
 # guest_booted LOG NAME: a Linux client that never ran its /init (whose
 # first line needs nothing of the firewall) hung while booting under TCG.
