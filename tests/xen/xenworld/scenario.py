@@ -31,7 +31,7 @@ FW_UPLINK_MAC = '00:16:3e:5e:6c:03'
 CLIENT_MAC = '00:16:3e:5e:6c:00'
 CLIENT2_MAC = '00:16:3e:5e:6c:01'
 TCP_PORT = 7777
-STREAM_PORT = 7778   # a long TCP download, for the client that stops reading
+STREAM_PORT = 7778   # delayed TCP bursts, for the client that stops reading
 DEAF_SECONDS = 8
 FW_MEMORY_MB = 32
 
@@ -163,13 +163,20 @@ while [ $i -lt 2000 ]; do
 		ensure_net
 		echo "XWC reload-done $IF $dev unbind=$r1 bind=$r2 $(up)" ;;
 	*cmd=deaf*)
-		nc $xwc_target $xwc_stream >/dev/null 2>&1 &
+		# 40 connections whose data dom0 sends 4 s after accepting
+		# them: 40 initial congestion windows (about 400 frames) arrive
+		# while we read nothing, more than the 256 RX buffers posted.
+		k=0
+		while [ $k -lt 40 ]; do
+			nc $xwc_target $xwc_stream >/dev/null 2>&1 &
+			k=$((k + 1))
+		done
 		sleep 2
 		echo "XWC deaf-start $(up)"
 		ip link set $IF down
 		sleep $xwc_deaf
 		ip link set $IF up
-		kill $! 2>/dev/null
+		killall nc 2>/dev/null
 		ensure_net
 		echo "XWC deaf-end $(up)" ;;
 	esac
@@ -206,10 +213,12 @@ fi
 echo "dom0-tcp-ok$cmd"
 ''' % TCP_PORT
 
-# A download that outlasts the deaf period (the client kills it).
+# Data sent 4 s after the connection came (the client has stopped reading
+# by then), more than one congestion window of it.
 TCP_STREAM = r'''#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-exec dd if=/dev/zero bs=4096 count=100000 2>/dev/null
+sleep 4
+exec dd if=/dev/zero bs=1448 count=40 2>/dev/null
 '''
 
 RUN_SH = r'''#!/bin/sh
